@@ -1,0 +1,145 @@
+"""The public Python API: train, load, evaluate, and the registries' listings."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from gankit.config import Config, apply_overrides, set_value
+from gankit.errors import GankitError
+
+log = logging.getLogger("gankit")
+
+# keyword shortcuts: train(data="ring8", model="mlp", loss="hinge", ...)
+_NAMED = {"data": "data.name", "model": "model.name", "loss": "loss.name"}
+
+
+def make_config(config: Config | dict | str | Path | None = None, overrides: list[str] | None = None,
+                **options: Any) -> Config:
+    """A config from a Config, a dict, a YAML path or nothing, then keyword options and key=value strings."""
+    if config is None:
+        cfg = Config()
+    elif isinstance(config, Config):
+        cfg = config
+    elif isinstance(config, dict):
+        cfg = Config.from_dict(config)
+    else:
+        cfg = Config.load_yaml(config)
+    for key, value in options.items():
+        if value is not None:
+            set_value(cfg, _NAMED.get(key, key), value, source="option")
+    return apply_overrides(cfg, overrides or [])
+
+
+def train(config: Config | dict | str | Path | None = None, *, out: str | Path | None = None,
+          runs_dir: str | Path = "runs", resume: str | Path | None = None, overrides: list[str] | None = None,
+          progress: bool = False, callbacks: list | None = None, **options: Any):
+    """Train a GAN and return a :class:`~gankit.training.loop.RunResult` (``.run_dir``, ``.model_dir``).
+
+    ``gankit.train()`` trains the default (DCGAN on the bundled MNIST); keyword options set config
+    fields by name, e.g. ``train(data="ring8", model="mlp", steps=2000, out="runs/ring")``.
+    ``resume=RUN_DIR`` continues a run exactly where its last checkpoint left it.
+    """
+    from gankit.data import load_data
+    from gankit.training.checkpoint import latest_checkpoint, load_checkpoint
+    from gankit.training.loop import run
+    from gankit.training.rundir import claim_out_dir, new_run_dir
+    from gankit.training.setup import pick_device, resolve_config
+
+    if resume is not None:
+        run_dir = Path(resume)
+        if not (run_dir / "config.yaml").is_file():
+            raise GankitError(f"{run_dir} is not a gankit run directory (no config.yaml)",
+                              "pass the directory that `gankit train` created")
+        saved = Config.load_yaml(run_dir / "config.yaml")
+        cfg = make_config(saved, overrides, **options)
+        state = load_checkpoint(latest_checkpoint(run_dir), pick_device(cfg.train.device))
+        data = load_data(cfg.data)
+        cfg = resolve_config(cfg, data)
+        if state["config"]["model"] != cfg.to_dict()["model"] or state["config"]["data"] != cfg.to_dict()["data"]:
+            raise GankitError(f"the checkpoint in {run_dir} was trained with another model or data config",
+                              "resume without changing model.* or data.* settings")
+        if state["step"] >= cfg.train.steps:
+            raise GankitError(f"{run_dir} already finished its {state['step']} steps",
+                              "raise --steps to train it further")
+        cfg.save_yaml(run_dir / "config.yaml")
+        return run(cfg, data, run_dir, state, progress=progress, callbacks=callbacks)
+
+    cfg = make_config(config, overrides, **options)
+    data = load_data(cfg.data)
+    cfg = resolve_config(cfg, data)
+    run_dir = claim_out_dir(Path(out)) if out is not None else new_run_dir(Path(runs_dir), cfg.model.name, cfg.data.name)
+    cfg.save_yaml(run_dir / "config.yaml")
+    return run(cfg, data, run_dir, progress=progress, callbacks=callbacks)
+
+
+def load(path: str | Path, device: str = "cpu"):
+    """Load a trained generator from a run or model directory: ``gankit.load(dir).sample(16, seed=0)``."""
+    from gankit.pretrained import GAN
+
+    return GAN.from_pretrained(path, device=device)
+
+
+def _real_data_for(meta: dict[str, Any]):
+    from gankit.config import DataConfig
+    from gankit.data import DATASETS, load_data
+
+    name = meta["data"]["name"]
+    if name in DATASETS or Path(name).exists():
+        return load_data(DataConfig(name=name, resolution=meta["data"].get("resolution")))
+    return None
+
+
+def evaluate(path: str | Path, metrics: list[str] | None = None, n: int | None = None, seed: int = 0,
+             device: str = "cpu", record: bool = True) -> dict[str, Any]:
+    """Compute the metrics that apply to a trained model; with ``record``, append them to metrics.jsonl."""
+    from gankit import __version__
+    from gankit.metrics import METRICS, EvalContext
+    from gankit.pretrained import find_model_dir
+
+    gan = load(path, device=device)
+    ctx = EvalContext(gan, _real_data_for(gan.meta), n, seed)
+    if metrics:
+        chosen = [METRICS.get(m) for m in metrics]
+        for m in chosen:
+            if not m.applies(ctx):
+                raise GankitError(f"metric '{m.name}' does not apply to this model's data",
+                                  "run `gankit evaluate RUN` without --metrics to use the ones that do")
+    else:
+        chosen = [m for _, m in METRICS.items() if m.applies(ctx)]
+    results: dict[str, Any] = {}
+    for m in chosen:
+        count = n or m.default_n
+        t0 = time.perf_counter()
+        value = m.compute(ctx, count)
+        value["provenance"] = {"n_fake": count, "seed": seed, "gankit_version": __version__,
+                               "seconds": round(time.perf_counter() - t0, 2), **value.pop("provenance", {})}
+        results[m.name] = value
+    if record:
+        model_dir = find_model_dir(path)
+        target = model_dir.parent if model_dir.name == "model" else model_dir
+        with (target / "metrics.jsonl").open("a") as f:
+            f.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "results": results}) + "\n")
+    return results
+
+
+def list_datasets() -> list[dict[str, Any]]:
+    from gankit.data import DATASETS
+
+    return [{"name": s.name, "shape": s.shape, "size": s.size, "classes": s.num_classes,
+             "model": s.default_model, "description": s.description} for _, s in DATASETS.items()]
+
+
+def list_models() -> list[dict[str, str]]:
+    from gankit.models import MODELS
+
+    return [{"name": f.name, "description": f.description} for _, f in MODELS.items()]
+
+
+def list_losses() -> list[dict[str, str]]:
+    from gankit.losses import LOSSES
+
+    return [{"name": x.name, "description": x.description} for _, x in LOSSES.items()]

@@ -1,0 +1,212 @@
+"""The `gankit` command: a thin typer layer over the Python API (each command parses, then calls it)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+try:  # typer >= 0.2x vendors click; older releases use click itself
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover
+    from click.exceptions import UsageError
+
+from gankit.errors import GankitError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Train, sample and evaluate generative adversarial networks.")
+_state = {"debug": False}
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks.")) -> None:
+    _state["debug"] = debug
+
+
+@app.command()
+def train(
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML config file (sections: data, model, ...)."),
+    data: Optional[str] = typer.Option(None, "--data", help="Dataset name (`gankit datasets`) or a path."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model family (`gankit models`)."),
+    loss: Optional[str] = typer.Option(None, "--loss", help="Adversarial loss (`gankit losses`)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Generator steps."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    lr_g: Optional[float] = typer.Option(None, "--lr-g", help="Generator learning rate."),
+    lr_d: Optional[float] = typer.Option(None, "--lr-d", help="Discriminator learning rate."),
+    n_critic: Optional[int] = typer.Option(None, "--n-critic", help="D steps per G step."),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    resolution: Optional[int] = typer.Option(None, "--resolution", help="Image size to train at."),
+    latent_dim: Optional[int] = typer.Option(None, "--latent-dim"),
+    width: Optional[int] = typer.Option(None, "--width", help="Base width of the networks."),
+    conditional: Optional[bool] = typer.Option(None, "--conditional/--unconditional",
+                                               help="Condition on the dataset's labels."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
+    out: Optional[Path] = typer.Option(None, "--out", help="The run directory (must be new or empty)."),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where numbered run directories go."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory exactly."),
+    set_: list[str] = typer.Option([], "--set", help="Any config field: --set model.width=32 (repeatable)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Train a GAN. With no arguments: DCGAN on the bundled MNIST digits."""
+    import gankit
+
+    options = dict(data=data, model=model, loss=loss, steps=steps, batch_size=batch_size, lr_g=lr_g, lr_d=lr_d,
+                   n_critic=n_critic, seed=seed, latent_dim=latent_dim, width=width, conditional=conditional,
+                   device=device)
+    if resolution is not None:
+        options["data.resolution"] = resolution
+    if resume is not None and (config is not None or out is not None):
+        raise GankitError("--resume continues a run with its own config and directory",
+                          "drop --config/--out when resuming")
+    result = gankit.train(config, out=out, runs_dir=runs_dir, resume=resume, overrides=set_, progress=progress,
+                          **options)
+    run_dir = result.run_dir
+    grids = sorted(run_dir.glob("fakes_*.png"))
+    if result.interrupted:
+        typer.echo(f"interrupted at step {result.step}; checkpoint saved. Resume: gankit train --resume {run_dir}")
+        raise typer.Exit(130)
+    typer.echo(f"run:     {run_dir}")
+    if grids:
+        typer.echo(f"samples: {grids[-1]}")
+    typer.echo(f"model:   {result.model_dir}")
+    report = run_dir / "report.html"
+    if report.exists():
+        typer.echo(f"report:  {report}")
+    typer.echo(f"next:    gankit sample {run_dir} -n 64 --out samples.png ; gankit evaluate {run_dir}")
+
+
+@app.command()
+def sample(
+    run: Path = typer.Argument(..., help="Run directory or model directory."),
+    n: int = typer.Option(64, "-n", help="Number of samples."),
+    out: Path = typer.Option(..., "--out", help=".png (grid), .npy (data space) or .npz (samples + labels)."),
+    seed: int = typer.Option(0, "--seed"),
+    labels: Optional[str] = typer.Option(None, "--labels", help="Class labels, e.g. 3 or 0,1,2 (cycled)."),
+    truncation: Optional[float] = typer.Option(None, "--truncation", help="Truncation psi (> 0)."),
+    device: str = typer.Option("cpu", "--device"),
+) -> None:
+    """Draw samples from a trained generator."""
+    import numpy as np
+
+    import gankit
+    from gankit.visual import save_samples_png
+
+    suffix = out.suffix.lower()
+    if suffix not in (".png", ".npy", ".npz"):
+        raise GankitError(f"can't write '{out.suffix or out.name}'", "use --out with .png, .npy or .npz")
+    if n < 1:
+        raise GankitError(f"-n {n} asks for no samples", "use -n 1 or more")
+    if truncation is not None and truncation <= 0:
+        raise GankitError(f"--truncation {truncation} must be > 0", "e.g. --truncation 0.7")
+    label_list = _parse_labels(labels)
+    gan = gankit.load(run, device=device)
+    x, y = gan.sample(n, seed=seed, labels=label_list, truncation=truncation, return_labels=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".png":
+        grid = x * 2 - 1 if gan.meta["kind"] == "images" else x
+        nrow = min(gan.num_classes, 16) if gan.num_classes and label_list is None else None
+        save_samples_png(grid, out, gan.meta["data"].get("centres"), nrow=nrow)
+    elif suffix == ".npy":
+        np.save(out, x.numpy().astype(np.float32))
+    else:
+        arrays = {"samples": x.numpy().astype(np.float32)}
+        if y is not None:
+            arrays["labels"] = y.numpy()
+        np.savez(out, **arrays)
+    typer.echo(f"wrote {n} samples to {out}")
+
+
+def _parse_labels(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise GankitError(f"--labels '{text}' is not a list of integers", "e.g. --labels 3 or --labels 0,1,2") from None
+
+
+@app.command()
+def evaluate(
+    run: Path = typer.Argument(..., help="Run directory or model directory."),
+    n: Optional[int] = typer.Option(None, "-n", help="Generated samples per metric (default: each metric's)."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metric names."),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("cpu", "--device"),
+) -> None:
+    """Compute the metrics that apply; JSON on stdout, appended to metrics.jsonl."""
+    import gankit
+
+    names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    if n is not None and n < 2:
+        raise GankitError(f"-n {n} is too few samples to measure", "use -n 2 or more")
+    results = gankit.evaluate(run, metrics=names, n=n, seed=seed, device=device)
+    typer.echo(json.dumps(results, indent=2))
+
+
+@app.command()
+def datasets() -> None:
+    """List the built-in datasets."""
+    import gankit
+
+    _table(gankit.list_datasets(), ["name", "shape", "size", "classes", "model", "description"])
+
+
+@app.command()
+def models() -> None:
+    """List the model families."""
+    import gankit
+
+    _table(gankit.list_models(), ["name", "description"])
+
+
+@app.command()
+def losses() -> None:
+    """List the adversarial losses."""
+    import gankit
+
+    _table(gankit.list_losses(), ["name", "description"])
+
+
+@app.command("metrics")
+def metrics_cmd() -> None:
+    """List the metrics."""
+    from gankit.metrics import METRICS
+
+    _table([{"name": m.name, "n": m.default_n, "description": m.description} for _, m in METRICS.items()],
+           ["name", "n", "description"])
+
+
+def _table(rows: list[dict], columns: list[str]) -> None:
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    typer.echo("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
+    for r in rows:
+        typer.echo("  ".join(str(r[c]).ljust(widths[c]) for c in columns).rstrip())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors become one line on stderr and exit code 2 (``--debug`` for the traceback)."""
+    args = sys.argv[1:] if argv is None else argv
+    _state["debug"] = "--debug" in args
+    try:
+        app(args=args, prog_name="gankit", standalone_mode=False)
+    except GankitError as e:
+        if _state["debug"]:
+            raise
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except UsageError as e:
+        hint = f" (see `gankit {e.ctx.info_name} --help`)" if e.ctx and e.ctx.info_name != "gankit" else \
+            " (see `gankit --help`)"
+        typer.echo(f"error: {e.format_message()}{hint}", err=True)
+        sys.exit(2)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,252 @@
+"""Typed run configuration: dataclasses, YAML, ``--set key=value`` overrides, recipe resolution.
+
+A field left at ``None`` means "auto": :func:`resolve` fills it from the dataset's recipe (the
+settings known to work for that data and model), then from the loss's recommendations, then from
+the global defaults below. The resolved config is what a run directory records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from gankit.errors import GankitError, did_you_mean
+
+
+@dataclass
+class DataConfig:
+    name: str = "mnist"  # a registered dataset (`gankit datasets`) or a path: image folder, .npy, .npz
+    resolution: int | None = None  # images: resize/centre-crop to this size (None: the data's own)
+    channels: int | None = None  # images from a folder: 1 (grayscale) or 3 (RGB); None: as stored
+
+
+@dataclass
+class ModelConfig:
+    name: str | None = None  # `gankit models`; auto: the dataset's recommended family
+    latent_dim: int | None = None
+    prior: Literal["gaussian", "uniform"] = "gaussian"
+    width: int | None = None  # dcgan: base channels; mlp: hidden units
+    depth: int | None = None  # mlp: hidden layers
+    conditional: bool = False  # condition G and D on the dataset's labels
+    cond_d: Literal["projection", "concat"] = "projection"
+    d_norm: Literal["auto", "batch", "layer", "none"] = "auto"  # auto: batch, none for wgan-gp
+    init: Literal["normal", "xavier", "he"] = "normal"
+
+
+@dataclass
+class LossConfig:
+    name: str = "nonsat"  # `gankit losses`
+    gp_weight: float = 10.0  # wgan-gp: weight of the gradient penalty
+    clip: float = 0.01  # wasserstein: critic weights are clipped to [-clip, clip]
+    label_smoothing: float = 0.0  # one-sided: real targets become 1 - s (minimax, nonsat, lsgan)
+    instance_noise: float = 0.0  # std of Gaussian noise added to D's inputs, annealed to 0
+
+
+@dataclass
+class OptimConfig:
+    optimizer: Literal["auto", "adam", "rmsprop"] = "auto"
+    lr_g: float | None = None
+    lr_d: float | None = None
+    betas_g: tuple[float, float] | None = None
+    betas_d: tuple[float, float] | None = None
+    n_critic: int | None = None  # discriminator steps per generator step
+    schedule: Literal["constant", "linear", "cosine"] = "constant"
+    ema: float | None = None  # decay of the generator's EMA (0: off); sampling uses the EMA weights
+    ema_start: int = 0  # step from which the EMA averages (before it, it copies)
+    d_warmup: int = 0  # discriminator-only steps before the game starts
+
+
+@dataclass
+class TrainConfig:
+    steps: int | None = None  # generator steps
+    batch_size: int | None = None
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    log_every: int = 100  # a tick: stats.jsonl line, progress-bar update
+    sample_every: int | None = None  # fakes_<step>.png from fixed latents (auto: 10 per run)
+    checkpoint_every: int | None = None  # auto: 4 per run
+    keep_checkpoints: int = 2
+    threads: int | None = None  # CPU threads (None: torch's default)
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for section in out.values():  # YAML-friendly: tuples as lists
+            for k, v in section.items():
+                if isinstance(v, tuple):
+                    section[k] = list(v)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "config") -> Config:
+        cfg = cls()
+        for section, values in (d or {}).items():
+            if not isinstance(values, dict):
+                raise GankitError(f"{source}: '{section}' must be a mapping", _sections_hint())
+            for key, value in values.items():
+                set_value(cfg, f"{section}.{key}", value, source=source)
+        return cfg
+
+    def save_yaml(self, path: Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def load_yaml(cls, path: str | Path) -> Config:
+        path = Path(path)
+        if not path.is_file():
+            raise GankitError(f"config file not found: {path}", "check the path passed to --config")
+        try:
+            d = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            line = getattr(getattr(e, "problem_mark", None), "line", None)
+            at = f" (line {line + 1})" if line is not None else ""
+            raise GankitError(f"{path} is not valid YAML{at}", "fix the syntax of the file") from None
+        if d is not None and not isinstance(d, dict):
+            raise GankitError(f"{path} must hold a mapping of sections", _sections_hint())
+        return cls.from_dict(d or {}, source=str(path))
+
+
+def _sections_hint() -> str:
+    return "sections are: " + ", ".join(f.name for f in fields(Config))
+
+
+def _field_type(obj: Any, name: str) -> Any:
+    hints = typing.get_type_hints(type(obj))
+    return hints[name]
+
+
+def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
+    """Convert a YAML/CLI value to the annotated type, or raise a one-line error."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "auto")):
+            if type(None) in args:
+                return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, key, source)
+            except GankitError as e:
+                errors.append(e)
+        raise errors[0]
+    if origin is Literal:
+        if value not in args:
+            raise GankitError(f"{source}: {key}={value!r} is not a valid option", did_you_mean(str(value), list(args)))
+        return value
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.strip("()[] ").split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise GankitError(f"{source}: {key} needs {len(args)} comma-separated values", f"e.g. {key}=0.5,0.999")
+        return tuple(_coerce(v, a, key, source) for v, a in zip(value, args))
+    try:
+        if tp is bool:
+            if isinstance(value, str):
+                if value.lower() in ("true", "1", "yes", "on"):
+                    return True
+                if value.lower() in ("false", "0", "no", "off"):
+                    return False
+                raise ValueError
+            return bool(value)
+        if tp is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            if isinstance(value, bool):
+                raise ValueError
+            return int(float(value)) if isinstance(value, str) and "e" in value.lower() else int(value)
+        if tp is float:
+            return float(value)
+        if tp is str:
+            return str(value)
+    except (TypeError, ValueError):
+        raise GankitError(
+            f"{source}: {key}={value!r} is not a valid {tp.__name__}", f"give {key} a {tp.__name__} value"
+        ) from None
+    return value
+
+
+def set_value(cfg: Config, key: str, value: Any, source: str = "--set") -> None:
+    """Set a dotted key like ``model.width`` (the section may be omitted when the name is unique)."""
+    section_name, _, name = key.partition(".")
+    if not name:  # bare key: find the one section that has it
+        owners = [f.name for f in fields(cfg) if name_in(getattr(cfg, f.name), key)]
+        if len(owners) != 1:
+            raise GankitError(f"{source}: unknown option '{key}'", f"use section.key, e.g. {_example_keys()}")
+        section_name, name = owners[0], key
+    if section_name not in {f.name for f in fields(cfg)}:
+        raise GankitError(f"{source}: unknown section '{section_name}'", _sections_hint())
+    section = getattr(cfg, section_name)
+    known = [f.name for f in fields(section)]
+    if name not in known:
+        raise GankitError(f"{source}: unknown option '{section_name}.{name}'", did_you_mean(name, known))
+    setattr(section, name, _coerce(value, _field_type(section, name), f"{section_name}.{name}", source))
+
+
+def name_in(section: Any, name: str) -> bool:
+    return any(f.name == name for f in fields(section))
+
+
+def _example_keys() -> str:
+    return "model.width=32, train.steps=2000"
+
+
+def apply_overrides(cfg: Config, pairs: list[str]) -> Config:
+    """Apply ``key=value`` strings (YAML-parsed values, so 1e-4 and true work)."""
+    for pair in pairs:
+        key, eq, raw = pair.partition("=")
+        if not eq or not key:
+            raise GankitError(f"--set expects key=value, got '{pair}'", "e.g. --set model.width=32")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else raw
+        except yaml.YAMLError:
+            value = raw
+        set_value(cfg, key.strip(), value)
+    return cfg
+
+
+def merge_missing(cfg: Config, recipe: dict[str, Any]) -> None:
+    """Fill fields that are still ``None`` from a ``{"section.key": value}`` recipe."""
+    for key, value in recipe.items():
+        section_name, _, name = key.partition(".")
+        section = getattr(cfg, section_name)
+        if getattr(section, name) is None:
+            set_value(cfg, key, value, source="recipe")
+
+
+# Global fallbacks, applied after the dataset's and the loss's recipes.
+DEFAULTS: dict[str, Any] = {
+    "model.latent_dim": 64,
+    "model.width": 64,
+    "model.depth": 3,
+    "optim.lr_g": 2e-4,
+    "optim.lr_d": 2e-4,
+    "optim.betas_g": (0.5, 0.999),
+    "optim.betas_d": (0.5, 0.999),
+    "optim.n_critic": 1,
+    "optim.ema": 0.999,
+    "train.steps": 5000,
+    "train.batch_size": 64,
+}
+
+
+def copy_config(cfg: Config) -> Config:
+    return dataclasses.replace(
+        cfg, **{f.name: dataclasses.replace(getattr(cfg, f.name)) for f in fields(cfg)}
+    )

@@ -1,0 +1,111 @@
+"""DCGAN (Radford, Metz & Chintala 2016), as in the PyTorch DCGAN example.
+
+At resolution 64, latent 100 and width 64 the layers are exactly the example's: a transposed-conv
+generator 100 -> 512x4x4 -> 256x8x8 -> 128x16x16 -> 64x32x32 -> Cx64x64 with batch norm and ReLU,
+tanh out; a strided-conv discriminator with LeakyReLU(0.2) and batch norm on all but the first
+block, no biases. The one difference is where the sigmoid lives: D returns logits and the losses
+apply the sigmoid inside a numerically stable BCE-with-logits, which computes the same function.
+
+Other resolutions keep the pattern: the stack starts at a base size b in 4..7 and doubles up to the
+resolution, so 28x28 MNIST is 7 -> 14 -> 28 and 32x32 is 4 -> 8 -> 16 -> 32.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from gankit.config import ModelConfig
+from gankit.models.base import ModelFamily, Shape, register_model
+from gankit.nn.conditioning import ProjectionHead, concat_label, label_embed_dim
+
+
+def pyramid(resolution: int) -> tuple[int, int]:
+    """(base size, number of 2x up/down-sampling layers) for a square resolution."""
+    base, n = resolution, 0
+    while base % 2 == 0 and base // 2 >= 4:
+        base, n = base // 2, n + 1
+    return base, n
+
+
+def check_shape(shape: Shape) -> str | None:
+    if len(shape) != 3:
+        return "dcgan models images; for points or tables use --model mlp"
+    c, h, w = shape
+    base, n = pyramid(h)
+    if h != w or n < 1 or base > 7:
+        return (f"dcgan needs square images of size b*2^k with b in 4..7 (e.g. 8, 28, 32, 64, 128), got {h}x{w}; "
+                "set --set data.resolution=32")
+    return None
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(self, cfg: ModelConfig, shape: Shape, num_classes: int = 0):
+        super().__init__()
+        channels, res, _ = shape
+        base, n = pyramid(res)
+        self.embed = nn.Embedding(num_classes, label_embed_dim(num_classes)) if num_classes else None
+        nz = cfg.latent_dim + (self.embed.embedding_dim if self.embed else 0)
+        ch = cfg.width * 2 ** (n - 1)
+        layers: list[nn.Module] = [nn.ConvTranspose2d(nz, ch, base, 1, 0, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)]
+        for _ in range(n - 1):
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            ch //= 2
+        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        if self.embed is not None:
+            z = concat_label(z, self.embed, y)
+        return self.main(z[:, :, None, None])  # (B, nz, 1, 1) -> (B, C, H, W)
+
+
+def _norm(kind: str, ch: int) -> list[nn.Module]:
+    if kind == "batch":
+        return [nn.BatchNorm2d(ch)]
+    if kind == "layer":  # layer norm over (C, H, W): the critic norm WGAN-GP recommends
+        return [nn.GroupNorm(1, ch)]
+    return []
+
+
+class DCGANDiscriminator(nn.Module):
+    def __init__(self, cfg: ModelConfig, shape: Shape, num_classes: int = 0, norm: str = "batch"):
+        super().__init__()
+        channels, res, _ = shape
+        base, n = pyramid(res)
+        # concat conditioning: the label becomes one extra input channel through a learned map
+        self.label_map = nn.Embedding(num_classes, res * res) if (num_classes and cfg.cond_d == "concat") else None
+        ch = cfg.width
+        layers: list[nn.Module] = [
+            nn.Conv2d(channels + (1 if self.label_map is not None else 0), ch, 4, 2, 1, bias=False),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
+        for _ in range(n - 1):
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), *_norm(norm, ch * 2), nn.LeakyReLU(0.2, inplace=True)]
+            ch *= 2
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Conv2d(ch, 1, base, 1, 0, bias=False)
+        self.project = ProjectionHead(num_classes, ch) if (num_classes and self.label_map is None) else None
+        self.res = res
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        if self.label_map is not None:
+            if y is None:
+                raise ValueError("this model is conditional: pass labels")
+            x = torch.cat([x, self.label_map(y).view(-1, 1, self.res, self.res).to(x.dtype)], dim=1)
+        h = self.features(x)  # (B, C, base, base)
+        out = self.head(h).flatten()
+        if self.project is not None:
+            if y is None:
+                raise ValueError("this model is conditional: pass labels")
+            out = out + self.project(h.sum(dim=(2, 3)), y)
+        return out
+
+
+register_model(ModelFamily(
+    name="dcgan",
+    description="DCGAN: transposed-conv G, strided-conv D, batch norm (images 8-128 px, 1 or 3 channels)",
+    build_generator=lambda cfg, shape, k: DCGANGenerator(cfg, shape, k),
+    build_discriminator=lambda cfg, shape, k, norm: DCGANDiscriminator(cfg, shape, k, norm),
+    check_shape=check_shape,
+))

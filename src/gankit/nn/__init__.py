@@ -1,0 +1,1 @@
+"""Layers and helpers shared by the model families."""

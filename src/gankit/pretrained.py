@@ -1,0 +1,133 @@
+"""Shareable trained generators: ``config.json`` + ``model.safetensors``, loaded with no pickle.
+
+:class:`GAN` is what ``gankit.load(dir)`` returns: a generator rebuilt from its config, with
+seeded, deterministic sampling in data space.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from gankit.config import ModelConfig
+from gankit.errors import GankitError
+from gankit.latent import balanced_labels, sample_latent
+
+FORMAT = "gankit-generator"
+FORMAT_VERSION = 1
+
+
+def save_pretrained(directory: Path, generator: nn.Module, meta: dict[str, Any]) -> None:
+    """``meta`` holds model (the model config section), shape, kind, num_classes, data info."""
+    directory.mkdir(parents=True, exist_ok=True)
+    from gankit import __version__
+
+    config = {"format": FORMAT, "format_version": FORMAT_VERSION, "gankit_version": __version__, **meta}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
+    tmp = directory / "model.safetensors.tmp"
+    save_file(tensors, tmp)
+    tmp.replace(directory / "model.safetensors")
+    (directory / "config.json").write_text(json.dumps(config, indent=2))
+
+
+def build_generator(meta: dict[str, Any]) -> nn.Module:
+    from gankit.models import MODELS
+
+    cfg = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["model"].items()})
+    family = MODELS.get(cfg.name)
+    k = meta["num_classes"] if cfg.conditional else 0
+    return family.build_generator(cfg, tuple(meta["shape"]), k)
+
+
+def find_model_dir(path: str | Path) -> Path:
+    """Accept a model directory, or a run directory holding ``model/``."""
+    p = Path(path)
+    if not p.exists():
+        raise GankitError(f"not found: {p}", "pass a run directory (runs/NNNNN-...) or a model directory")
+    for candidate in (p, p / "model"):
+        if (candidate / "config.json").is_file() and (candidate / "model.safetensors").is_file():
+            return candidate
+    raise GankitError(f"{p} holds no trained model (config.json + model.safetensors)",
+                      "train first, or pass the run directory that `gankit train` printed")
+
+
+class GAN:
+    """A trained generator ready to sample: ``GAN.from_pretrained(dir).sample(16, seed=0)``."""
+
+    def __init__(self, generator: nn.Module, meta: dict[str, Any], device: str | torch.device = "cpu"):
+        self.generator = generator.to(device).eval()
+        self.meta = meta
+        self.device = torch.device(device)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> GAN:
+        directory = find_model_dir(path)
+        try:
+            meta = json.loads((directory / "config.json").read_text())
+        except json.JSONDecodeError:
+            raise GankitError(f"{directory / 'config.json'} is not valid JSON", "re-export the model") from None
+        if meta.get("format") != FORMAT or meta.get("format_version", 0) > FORMAT_VERSION:
+            raise GankitError(f"{directory} was not written by this gankit version's format",
+                              "upgrade gankit or re-export the model")
+        try:
+            generator = build_generator(meta)
+            state = load_file(directory / "model.safetensors")
+            generator.load_state_dict(state)
+        except GankitError:
+            raise
+        except Exception as e:
+            raise GankitError(f"{directory / 'model.safetensors'} does not fit its config.json ({type(e).__name__})",
+                              "the files belong to different models; re-export them together") from None
+        return cls(generator, meta, device)
+
+    @property
+    def num_classes(self) -> int:
+        return self.meta["num_classes"] if self.meta["model"]["conditional"] else 0
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        save_pretrained(Path(directory), self.generator, self.meta)
+
+    @torch.no_grad()
+    def sample(self, n: int, *, seed: int | None = 0, labels: Tensor | list[int] | int | None = None,
+               truncation: float | None = None, batch_size: int = 1000, return_labels: bool = False,
+               raw: bool = False):
+        """``n`` samples in data space: images as (N, C, H, W) in [0, 1], points as (N, D).
+
+        Deterministic for a seed on a platform: latents are drawn on the CPU from a local generator.
+        Conditional models take ``labels`` (one int, or one per sample); without them the classes come
+        in near-equal shares. ``raw=True`` returns the generator's own range ([-1, 1] for images).
+        """
+        g = torch.Generator().manual_seed(seed if seed is not None else torch.seed())
+        z = sample_latent(n, self.meta["model"]["latent_dim"], self.meta["model"]["prior"], g, truncation=truncation)
+        y = self._labels(n, labels, g)
+        chunks = []
+        for i in range(0, n, batch_size):
+            zi = z[i : i + batch_size].to(self.device)
+            yi = y[i : i + batch_size].to(self.device) if y is not None else None
+            chunks.append(self.generator(zi, yi).float().cpu())
+        x = torch.cat(chunks) if chunks else torch.empty(0, *self.meta["shape"])
+        if self.meta["kind"] == "images" and not raw:
+            x = ((x + 1) / 2).clamp(0, 1)
+        return (x, y) if return_labels else x
+
+    def _labels(self, n: int, labels, g: torch.Generator) -> Tensor | None:
+        k = self.num_classes
+        if not k:
+            if labels is not None:
+                raise GankitError("this model is not conditional, so it takes no labels", "drop --labels")
+            return None
+        if labels is None:
+            return balanced_labels(n, k, g)
+        y = torch.as_tensor(labels, dtype=torch.int64).flatten()
+        if len(y) == 1:
+            y = y.expand(n).clone()
+        elif len(y) != n:  # a list shorter than n is cycled: --labels 3,7 alternates
+            y = y.repeat((n + len(y) - 1) // len(y))[:n]
+        if (y < 0).any() or (y >= k).any():
+            raise GankitError(f"labels must be in 0..{k - 1}", f"this model has {k} classes")
+        return y

@@ -1,0 +1,50 @@
+"""Resume checkpoints: tensors and plain values only, loaded with ``weights_only=True``."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gankit.errors import GankitError
+
+FORMAT = "gankit-checkpoint-1"
+_NAME = re.compile(r"ckpt-(\d+)\.pt$")
+
+
+def save_checkpoint(directory: Path, step: int, state: dict[str, Any], keep: int) -> Path:
+    """Write atomically (temp file + rename) so an interrupted save never leaves a broken file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"ckpt-{step:07d}.pt"
+    tmp = path.with_suffix(".tmp")
+    torch.save({"format": FORMAT, "step": step, **state}, tmp)
+    os.replace(tmp, path)
+    for old in list_checkpoints(directory)[:-keep] if keep > 0 else []:
+        old.unlink()
+    return path
+
+
+def list_checkpoints(directory: Path) -> list[Path]:
+    found = [p for p in directory.glob("ckpt-*.pt") if _NAME.search(p.name)]
+    return sorted(found, key=lambda p: int(_NAME.search(p.name).group(1)))
+
+
+def latest_checkpoint(run_dir: Path) -> Path:
+    ckpts = list_checkpoints(run_dir / "checkpoints")
+    if not ckpts:
+        raise GankitError(f"no checkpoint in {run_dir / 'checkpoints'}", "start a new run instead of --resume")
+    return ckpts[-1]
+
+
+def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # corrupt, truncated, or carrying pickled objects: refuse, never unpickle
+        raise GankitError(f"can't load checkpoint {path}: {type(e).__name__}",
+                          "delete it to resume from the previous checkpoint") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise GankitError(f"{path} is not a gankit checkpoint", "pass a run directory written by gankit train")
+    return state

@@ -1,0 +1,157 @@
+"""The adversarial game as data: phases of terms, which the loop runs without knowing what they are.
+
+A :class:`Phase` optimises one network by the sum of its terms, ``repeats`` times per iteration
+(n_critic for D). A family with extra objectives (R1, cycle consistency, L1, perceptual) adds a
+term to a phase or a phase to the list; the loop itself does not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from gankit.config import Config
+from gankit.data import BatchSampler, RealData
+from gankit.latent import sample_latent
+from gankit.losses import LOSSES, gradient_penalty
+from gankit.training.stats import Stats
+
+Term = Callable[["Game"], Tensor]
+
+
+@dataclass
+class Phase:
+    name: str
+    net: nn.Module
+    opt: torch.optim.Optimizer
+    terms: list[Term]
+    repeats: int = 1
+    after_step: list[Callable[[], None]] = field(default_factory=list)
+
+
+class Game:
+    """The state the terms of one iteration share: networks, batches, the RNG, the stats."""
+
+    def __init__(self, cfg: Config, G: nn.Module, D: nn.Module, data: RealData, sampler: BatchSampler,
+                 rng: torch.Generator, stats: Stats, device: torch.device):
+        self.cfg, self.G, self.D, self.data, self.sampler = cfg, G, D, data, sampler
+        self.rng, self.stats, self.device = rng, stats, device
+        self.loss = LOSSES.get(cfg.loss.name)
+        self.conditional = cfg.model.conditional
+        self.step = 0
+        self.keep_graph = False  # set by the loop: the next G phase may reuse this D phase's fakes
+        self._real: tuple[Tensor, Tensor | None] | None = None
+        self._labels: Tensor | None = None
+        self._fake_graph: Tensor | None = None
+        self.last_fake: Tensor | None = None  # D's fakes of this repeat, for penalty terms
+
+    # --- batches -------------------------------------------------------------------------------
+    def new_repeat(self) -> None:
+        self._real = None
+
+    def real(self) -> tuple[Tensor, Tensor | None]:
+        """This repeat's real batch (drawn once, shared by all its terms)."""
+        if self._real is None:
+            x, y = self.data.batch(self.sampler.next())
+            self._real = (x.to(self.device, non_blocking=True), y.to(self.device) if y is not None else None)
+            self._labels = self._real[1]
+        return self._real
+
+    def fake_labels(self) -> Tensor | None:
+        """Fakes are asked for the labels of the latest real batch, so classes follow the data."""
+        if not self.conditional:
+            return None
+        if self._labels is None:
+            self.real()
+        return self._labels
+
+    def fake(self, for_generator: bool = False) -> Tensor:
+        """Generated batch. D gets it detached; when ``keep_graph`` is set the graph is kept so the
+        following G phase reuses this forward pass instead of running G again (as the reference
+        DCGAN loop does: G's weights have not changed in between)."""
+        if for_generator:
+            if self._fake_graph is not None:
+                fake, self._fake_graph = self._fake_graph, None
+                return fake
+            return self._generate()
+        if self.keep_graph:
+            self._fake_graph = self._generate()
+            return self._fake_graph.detach()
+        with torch.no_grad():
+            return self._generate()
+
+    def _generate(self) -> Tensor:
+        n = self.cfg.train.batch_size
+        z = sample_latent(n, self.cfg.model.latent_dim, self.cfg.model.prior, self.rng, self.device)
+        return self.G(z, self.fake_labels())
+
+    # --- discriminator inputs ------------------------------------------------------------------
+    def d_input(self, x: Tensor) -> Tensor:
+        """Instance noise (Sonderby et al. 2017; Arjovsky & Bottou 2017), annealed linearly to 0."""
+        std = self.cfg.loss.instance_noise * max(0.0, 1.0 - self.step / self.cfg.train.steps)
+        if std > 0:
+            x = x + std * torch.randn(x.shape, generator=self.rng, device=x.device, dtype=x.dtype)
+        return x
+
+    def judge(self, x: Tensor, y: Tensor | None) -> Tensor:
+        return self.D(self.d_input(x), y)
+
+
+# --- terms ---------------------------------------------------------------------------------------
+def d_adversarial(game: Game) -> Tensor:
+    x, y = game.real()
+    fake = game.fake()
+    real_out, fake_out = game.judge(x, y), game.judge(fake, game.fake_labels())
+    loss = game.loss.d_loss(real_out, fake_out, game.cfg.loss.label_smoothing)
+    s = game.stats
+    s.report("loss/D", loss)
+    if game.loss.probabilistic:
+        s.report("D(x)", torch.sigmoid(real_out))
+        s.report("D(G(z))", torch.sigmoid(fake_out))
+    else:  # critics: raw scores; their gap estimates the distance being minimised
+        s.report("D(x)", real_out)
+        s.report("D(G(z))", fake_out)
+    game.last_fake = fake
+    return loss
+
+
+def d_gradient_penalty(game: Game) -> Tensor:
+    x, y = game.real()
+    fake = game.last_fake
+    gp = gradient_penalty(lambda v: game.D(v, y), x, fake, game.rng)
+    game.stats.report("loss/gp", gp)
+    return game.cfg.loss.gp_weight * gp
+
+
+def g_adversarial(game: Game) -> Tensor:
+    fake = game.fake(for_generator=True)
+    loss = game.loss.g_loss(game.judge(fake, game.fake_labels()))
+    game.stats.report("loss/G", loss)
+    return loss
+
+
+def clip_weights(net: nn.Module, c: float) -> Callable[[], None]:
+    params = [p for p in net.parameters()]
+
+    @torch.no_grad()
+    def clip() -> None:
+        torch._foreach_clamp_min_(params, -c)
+        torch._foreach_clamp_max_(params, c)
+
+    return clip
+
+
+def standard_phases(game: Game, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer) -> list[Phase]:
+    """D (n_critic times: adversarial term [+ gradient penalty]), then G (adversarial term)."""
+    loss, cfg = game.loss, game.cfg
+    d_terms: list[Term] = [d_adversarial]
+    if loss.gradient_penalty:
+        d_terms.append(d_gradient_penalty)
+    d_after = [clip_weights(game.D, cfg.loss.clip)] if loss.clip_weights else []
+    return [
+        Phase("D", game.D, opt_d, d_terms, repeats=cfg.optim.n_critic, after_step=d_after),
+        Phase("G", game.G, opt_g, [g_adversarial]),
+    ]

@@ -1,0 +1,118 @@
+"""From a config and data to a ready game: recipe resolution, device, networks, optimisers."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from gankit.config import DEFAULTS, Config, copy_config, merge_missing
+from gankit.data import DATASETS, RealData
+from gankit.errors import GankitError
+from gankit.losses import LOSSES
+from gankit.models import MODELS
+from gankit.nn.init import init_weights
+
+
+def resolve_config(cfg: Config, data: RealData) -> Config:
+    """Fill every auto field: user settings > the loss's recommendations > the dataset's recipe > defaults."""
+    cfg = copy_config(cfg)
+    spec = DATASETS.get(cfg.data.name) if cfg.data.name in DATASETS else None
+    if cfg.model.name is None:
+        if spec is not None:
+            cfg.model.name = spec.default_model
+        else:
+            cfg.model.name = "dcgan" if data.kind == "images" and MODELS.get("dcgan").check_shape(data.shape) is None \
+                else "mlp"
+    family = MODELS.get(cfg.model.name)
+    reason = family.check_shape(data.shape)
+    if reason:
+        raise GankitError(f"model '{family.name}' can't model data of shape {data.shape}: {reason}")
+    loss = LOSSES.get(cfg.loss.name)
+    merge_missing(cfg, loss.recommended)
+    if spec is not None:
+        merge_missing(cfg, spec.recipes.get(family.name, {}))
+    merge_missing(cfg, DEFAULTS)
+    if cfg.optim.optimizer == "auto":
+        cfg.optim.optimizer = loss.recommended.get("optim.optimizer", "adam")
+    if cfg.model.d_norm == "auto":
+        cfg.model.d_norm = "none" if loss.batchnorm_free else ("batch" if family.name == "dcgan" else "none")
+    if cfg.model.conditional and data.labels is None:
+        raise GankitError(f"dataset '{data.name}' has no labels, so it can't train a conditional model",
+                          "drop --conditional, or use class sub-folders / a 'labels' array")
+    t = cfg.train
+    if t.sample_every is None:
+        t.sample_every = max(1, t.steps // 10)
+    if t.checkpoint_every is None:
+        t.checkpoint_every = max(1, t.steps // 4)
+    _validate(cfg)
+    return cfg
+
+
+def _validate(cfg: Config) -> None:
+    checks = [
+        (cfg.train.steps >= 1, "train.steps must be >= 1"),
+        (cfg.train.batch_size >= 1, "train.batch_size must be >= 1"),
+        (cfg.optim.lr_g > 0 and cfg.optim.lr_d > 0, "learning rates must be > 0"),
+        (math.isfinite(cfg.optim.lr_g) and math.isfinite(cfg.optim.lr_d), "learning rates must be finite"),
+        (0.0 <= cfg.optim.ema < 1.0, "optim.ema must be in [0, 1) (0 turns it off)"),
+        (cfg.optim.n_critic >= 1, "optim.n_critic must be >= 1"),
+        (cfg.model.latent_dim >= 1 and cfg.model.width >= 1 and cfg.model.depth >= 1,
+         "model.latent_dim, width and depth must be >= 1"),
+        (0.0 <= cfg.loss.label_smoothing < 1.0, "loss.label_smoothing must be in [0, 1)"),
+        (cfg.loss.instance_noise >= 0 and cfg.loss.gp_weight >= 0 and cfg.loss.clip > 0,
+         "loss.instance_noise and gp_weight must be >= 0, clip > 0"),
+        (cfg.train.log_every >= 1 and cfg.train.sample_every >= 1 and cfg.train.checkpoint_every >= 1,
+         "train.log_every, sample_every and checkpoint_every must be >= 1"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise GankitError(f"invalid config: {message}", "fix the value in --config or --set")
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GankitError("--device cuda was asked for but CUDA is not available", "use --device auto or cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise GankitError("--device mps was asked for but MPS is not available", "use --device auto or cpu")
+    if name not in ("cpu", "cuda", "mps"):
+        raise GankitError(f"unknown device '{name}'", "use auto, cpu, cuda or mps")
+    return torch.device(name)
+
+
+def build_networks(cfg: Config, data: RealData) -> tuple[nn.Module, nn.Module]:
+    family = MODELS.get(cfg.model.name)
+    k = data.num_classes if cfg.model.conditional else 0
+    g = init_weights(family.build_generator(cfg.model, data.shape, k), cfg.model.init)
+    d = init_weights(family.build_discriminator(cfg.model, data.shape, k, cfg.model.d_norm), cfg.model.init)
+    return g, d
+
+
+def build_optimizer(cfg: Config, params, which: str, device: torch.device) -> torch.optim.Optimizer:
+    o = cfg.optim
+    lr = o.lr_g if which == "G" else o.lr_d
+    # foreach kernels update all tensors of a network in a few launches; fused needs an accelerator
+    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    if o.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=o.betas_g if which == "G" else o.betas_d, **fast)
+    if o.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, foreach=True)
+    raise GankitError(f"unknown optimizer '{o.optimizer}'", "use adam or rmsprop")
+
+
+def lr_factor(schedule: str, steps: int):
+    """LambdaLR factor over generator steps: constant, linear decay to 0, or cosine to 0."""
+    if schedule == "constant":
+        return lambda s: 1.0
+    if schedule == "linear":
+        return lambda s: max(0.0, 1.0 - s / steps)
+    if schedule == "cosine":
+        return lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
+    raise GankitError(f"unknown schedule '{schedule}'", "use constant, linear or cosine")

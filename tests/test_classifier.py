@@ -192,45 +192,59 @@ def test_stacked_mnist_reuses_mnist_classifier_per_channel(mnist_classifier, mon
     assert acc > 0.9  # every one of three digits must be right
 
 
-def test_corrupted_cache_is_retrained_with_a_warning(cache, caplog):
-    _, first = clf.get_classifier("digits")
-    assert not first["from_cache"] and first["held_out_accuracy"] >= 0.95
-    path = cache / "classifiers" / "digits-8-v1.safetensors"
-    sidecar = path.with_suffix(".json")
-    garbage = b"\x00garbage" * 10
-    path.write_bytes(garbage)
-    with caplog.at_level(logging.WARNING, logger="gankit.metrics.classifier"):
-        model, info = clf.get_classifier("digits")
-    assert not info["from_cache"]
-    assert any("retraining" in r.getMessage() for r in caplog.records)
-    assert info["sha256"] == first["sha256"]  # training is deterministic for a seed
-    assert clf.predict_proba(model, torch.zeros(2, 1, 8, 8)).shape == (2, 10)
-    _, again = clf.get_classifier("digits")  # the retrained weights were cached again, intact
-    assert again["from_cache"] and again["sha256"] == info["sha256"]
+def test_digits_classifier_works_at_8x8(cache):
+    model, info = clf.get_classifier("digits")
+    assert not info["from_cache"] and info["held_out_accuracy"] >= 0.95
+    assert Path(info["path"]) == cache / "classifiers" / "digits-8-v1.safetensors"
+    assert clf.extract_features(model, torch.zeros(3, 1, 8, 8)).shape == (3, clf.FEATURE_DIM)
 
-    # A sidecar whose hash matches unreadable weights, then an unreadable sidecar: still no crash.
-    path.write_bytes(garbage)
-    sidecar.write_text(json.dumps({**info, "sha256": hashlib.sha256(garbage).hexdigest()}))
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="gankit.metrics.classifier"):
-        _, info = clf.get_classifier("digits")
-    assert not info["from_cache"] and any("retraining" in r.getMessage() for r in caplog.records)
-    sidecar.write_text("{not json")
-    _, info = clf.get_classifier("digits")
-    assert not info["from_cache"]
-    assert clf.get_classifier("digits")[1]["from_cache"]
+
+def _subset(mnist, name: str, start: int) -> RealData:
+    idx = torch.arange(start, len(mnist), 10)  # 500 digits, 50 per class: a ~2 s train
+    return RealData(name, mnist.x[idx], "images", mnist.labels[idx], 10)
 
 
 def test_other_labelled_dataset_is_cached_by_name_and_data_hash(cache, mnist):
-    idx = torch.arange(0, len(mnist), 10)  # 500 digits: a quick train
-    data = RealData("my/digits.npz", mnist.x[idx], "images", mnist.labels[idx], 10)
-    model, info = clf.get_classifier("my/digits.npz", data)
+    data = _subset(mnist, "my/digits.npz", 0)
+    _, info = clf.get_classifier("my/digits.npz", data)
     assert not info["from_cache"] and info["held_out_accuracy"] > 0.8
     assert Path(info["path"]).parent == cache / "classifiers"
     assert Path(info["path"]).name.startswith("digits.npz-28-")
     assert clf.get_classifier("my/digits.npz", data)[1]["from_cache"]
     relabelled = RealData("my/digits.npz", data.x, "images", (data.labels + 1) % 10, 10)
     assert clf._data_hash(relabelled) != clf._data_hash(data)  # other labels: another cache entry
+
+
+def _retrains_with_warning(name: str, data: RealData, caplog) -> dict:
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="gankit.metrics.classifier"):
+        _, info = clf.get_classifier(name, data)
+    assert not info["from_cache"]
+    assert any("retraining" in r.getMessage() for r in caplog.records)
+    return info
+
+
+def test_corrupted_cache_is_retrained_with_a_warning(cache, mnist, caplog):
+    data = _subset(mnist, "corrupt-me", 3)
+    _, first = clf.get_classifier("corrupt-me", data)
+    path = Path(first["path"])
+    sidecar = path.with_suffix(".json")
+    garbage = b"\x00garbage" * 10
+
+    path.write_bytes(garbage)  # weights no longer match the sidecar's hash
+    info = _retrains_with_warning("corrupt-me", data, caplog)
+    assert info["sha256"] == first["sha256"]  # training is deterministic for a seed
+    model, again = clf.get_classifier("corrupt-me", data)  # the retrained weights were cached, intact
+    assert again["from_cache"] and again["sha256"] == first["sha256"]
+    assert clf.predict_proba(model, data.x[:5]).shape == (5, 10)
+
+    # A sidecar whose hash matches unreadable weights, then an unreadable sidecar: retrained each time.
+    path.write_bytes(garbage)
+    sidecar.write_text(json.dumps({**first, "sha256": hashlib.sha256(garbage).hexdigest()}))
+    _retrains_with_warning("corrupt-me", data, caplog)
+    sidecar.write_text("{not json")
+    _retrains_with_warning("corrupt-me", data, caplog)
+    assert clf.get_classifier("corrupt-me", data)[1]["from_cache"]
 
 
 def test_unknown_dataset_needs_labelled_data():

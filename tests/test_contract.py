@@ -5,7 +5,6 @@ import json
 import pytest
 import torch
 
-import gankit
 from gankit.config import Config, merge_missing
 from gankit.data import RealData
 from gankit.losses import LOSSES
@@ -23,8 +22,7 @@ FAMILY_CASES = {
 def tiny_data(shape, n=64, classes=3):
     g = torch.Generator().manual_seed(0)
     x = torch.rand(n, *shape, generator=g) * 2 - 1
-    return RealData("tiny", x, "images" if len(shape) == 3 else "points",
-                    torch.arange(n) % classes, classes)
+    return RealData("tiny", x, "images" if len(shape) == 3 else "points", torch.arange(n) % classes, classes)
 
 
 def tiny_config(model, conditional=False, loss="nonsat", cond_d="projection"):
@@ -34,8 +32,10 @@ def tiny_config(model, conditional=False, loss="nonsat", cond_d="projection"):
     cfg.model.conditional = conditional
     cfg.model.cond_d = cond_d
     cfg.loss.name = loss
-    merge_missing(cfg, {"model.latent_dim": 8, "model.width": 8, "model.depth": 2, "train.batch_size": 8,
-                        "train.steps": 2})
+    merge_missing(
+        cfg,
+        {"model.latent_dim": 8, "model.width": 8, "model.depth": 2, "train.batch_size": 8, "train.steps": 2},
+    )
     return cfg
 
 
@@ -43,8 +43,12 @@ def test_every_family_has_a_case():
     assert set(MODELS.names()) <= set(FAMILY_CASES), "add a tiny case for the new model family"
 
 
-CASES = [(m, shape, cond, cond_d) for m, shapes in FAMILY_CASES.items() for shape, _ in shapes
-         for cond, cond_d in [(False, "projection"), (True, "projection"), (True, "concat")]]
+CASES = [
+    (m, shape, cond, cond_d)
+    for m, shapes in FAMILY_CASES.items()
+    for shape, _ in shapes
+    for cond, cond_d in [(False, "projection"), (True, "projection"), (True, "concat")]
+]
 
 
 @pytest.mark.parametrize("model,shape,conditional,cond_d", CASES)
@@ -72,9 +76,13 @@ class TestModelContract:
         z = torch.randn(4, cfg.model.latent_dim)
         x0, x1 = G(z, torch.zeros(4, dtype=torch.long)), G(z, torch.ones(4, dtype=torch.long))
         assert not torch.equal(x0, x1)
-        assert not torch.equal(D(x0, torch.zeros(4, dtype=torch.long)), D(x0, torch.ones(4, dtype=torch.long)))
+        assert not torch.equal(
+            D(x0, torch.zeros(4, dtype=torch.long)), D(x0, torch.ones(4, dtype=torch.long))
+        )
 
-    def test_one_training_step_is_finite_and_changes_weights(self, model, shape, conditional, cond_d, tmp_path):
+    def test_one_training_step_is_finite_and_changes_weights(
+        self, model, shape, conditional, cond_d, tmp_path
+    ):
         from gankit.training.loop import run as run_loop
 
         data = tiny_data(shape)
@@ -93,7 +101,7 @@ class TestModelContract:
 
         save_pretrained(tmp_path, G.eval(), model_meta(cfg, data))
         loaded = GAN.from_pretrained(tmp_path)
-        for (k, a), (_, b) in zip(G.state_dict().items(), loaded.generator.state_dict().items()):
+        for (k, a), (_, b) in zip(G.state_dict().items(), loaded.generator.state_dict().items(), strict=True):
             assert torch.equal(a, b), k
         original = GAN(G, model_meta(cfg, data))
         a = original.sample(7, seed=3)

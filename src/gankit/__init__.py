@@ -1,10 +1,10 @@
 """gankit: train, watch, measure and use generative adversarial networks.
 
-    >>> import gankit
-    >>> run = gankit.train(data="ring8", model="mlp", steps=2000)   # doctest: +SKIP
-    >>> gan = gankit.load(run.run_dir)                                # doctest: +SKIP
-    >>> x = gan.sample(2500, seed=0)                                  # doctest: +SKIP
-    >>> gankit.evaluate(run.run_dir)                                  # doctest: +SKIP
+>>> import gankit
+>>> run = gankit.train(data="ring8", model="mlp", steps=2000)   # doctest: +SKIP
+>>> gan = gankit.load(run.run_dir)                                # doctest: +SKIP
+>>> x = gan.sample(2500, seed=0)                                  # doctest: +SKIP
+>>> gankit.evaluate(run.run_dir)                                  # doctest: +SKIP
 """
 
 from gankit.api import evaluate, list_datasets, list_losses, list_models, load, make_config, train
@@ -13,5 +13,15 @@ from gankit.errors import GankitError
 
 __version__ = "0.1.0"
 
-__all__ = ["Config", "GankitError", "evaluate", "list_datasets", "list_losses", "list_models", "load",
-           "make_config", "train", "__version__"]
+__all__ = [
+    "Config",
+    "GankitError",
+    "evaluate",
+    "list_datasets",
+    "list_losses",
+    "list_models",
+    "load",
+    "make_config",
+    "train",
+    "__version__",
+]

@@ -17,8 +17,9 @@ log = logging.getLogger("gankit")
 _NAMED = {"data": "data.name", "model": "model.name", "loss": "loss.name"}
 
 
-def make_config(config: Config | dict | str | Path | None = None, overrides: list[str] | None = None,
-                **options: Any) -> Config:
+def make_config(
+    config: Config | dict | str | Path | None = None, overrides: list[str] | None = None, **options: Any
+) -> Config:
     """A config from a Config, a dict, a YAML path or nothing, then keyword options and key=value strings."""
     if config is None:
         cfg = Config()
@@ -34,9 +35,17 @@ def make_config(config: Config | dict | str | Path | None = None, overrides: lis
     return apply_overrides(cfg, overrides or [])
 
 
-def train(config: Config | dict | str | Path | None = None, *, out: str | Path | None = None,
-          runs_dir: str | Path = "runs", resume: str | Path | None = None, overrides: list[str] | None = None,
-          progress: bool = False, callbacks: list | None = None, **options: Any):
+def train(
+    config: Config | dict | str | Path | None = None,
+    *,
+    out: str | Path | None = None,
+    runs_dir: str | Path = "runs",
+    resume: str | Path | None = None,
+    overrides: list[str] | None = None,
+    progress: bool = False,
+    callbacks: list | None = None,
+    **options: Any,
+):
     """Train a GAN and return a :class:`~gankit.training.loop.RunResult` (``.run_dir``, ``.model_dir``).
 
     ``gankit.train()`` trains the default (DCGAN on the bundled MNIST); keyword options set config
@@ -52,28 +61,47 @@ def train(config: Config | dict | str | Path | None = None, *, out: str | Path |
     if resume is not None:
         run_dir = Path(resume)
         if not (run_dir / "config.yaml").is_file():
-            raise GankitError(f"{run_dir} is not a gankit run directory (no config.yaml)",
-                              "pass the directory that `gankit train` created")
+            raise GankitError(
+                f"{run_dir} is not a gankit run directory (no config.yaml)",
+                "pass the directory that `gankit train` created",
+            )
         saved = Config.load_yaml(run_dir / "config.yaml")
         cfg = make_config(saved, overrides, **options)
         state = load_checkpoint(latest_checkpoint(run_dir), pick_device(cfg.train.device))
         data = load_data(cfg.data)
         cfg = resolve_config(cfg, data)
-        if state["config"]["model"] != cfg.to_dict()["model"] or state["config"]["data"] != cfg.to_dict()["data"]:
-            raise GankitError(f"the checkpoint in {run_dir} was trained with another model or data config",
-                              "resume without changing model.* or data.* settings")
+        if (
+            state["config"]["model"] != cfg.to_dict()["model"]
+            or state["config"]["data"] != cfg.to_dict()["data"]
+        ):
+            raise GankitError(
+                f"the checkpoint in {run_dir} was trained with another model or data config",
+                "resume without changing model.* or data.* settings",
+            )
         if state["step"] >= cfg.train.steps:
-            raise GankitError(f"{run_dir} already finished its {state['step']} steps",
-                              "raise --steps to train it further")
+            raise GankitError(
+                f"{run_dir} already finished its {state['step']} steps", "raise --steps to train it further"
+            )
         cfg.save_yaml(run_dir / "config.yaml")
-        return run(cfg, data, run_dir, state, progress=progress, callbacks=callbacks)
+        return _finish(run(cfg, data, run_dir, state, progress=progress, callbacks=callbacks))
 
     cfg = make_config(config, overrides, **options)
     data = load_data(cfg.data)
     cfg = resolve_config(cfg, data)
-    run_dir = claim_out_dir(Path(out)) if out is not None else new_run_dir(Path(runs_dir), cfg.model.name, cfg.data.name)
+    run_dir = (
+        claim_out_dir(Path(out))
+        if out is not None
+        else new_run_dir(Path(runs_dir), cfg.model.name, cfg.data.name)
+    )
     cfg.save_yaml(run_dir / "config.yaml")
-    return run(cfg, data, run_dir, progress=progress, callbacks=callbacks)
+    return _finish(run(cfg, data, run_dir, progress=progress, callbacks=callbacks))
+
+
+def _finish(result):
+    from gankit.report import write_report
+
+    write_report(result.run_dir)
+    return result
 
 
 def load(path: str | Path, device: str = "cpu"):
@@ -93,8 +121,14 @@ def _real_data_for(meta: dict[str, Any]):
     return None
 
 
-def evaluate(path: str | Path, metrics: list[str] | None = None, n: int | None = None, seed: int = 0,
-             device: str = "cpu", record: bool = True) -> dict[str, Any]:
+def evaluate(
+    path: str | Path,
+    metrics: list[str] | None = None,
+    n: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    record: bool = True,
+) -> dict[str, Any]:
     """Compute the metrics that apply to a trained model; with ``record``, append them to metrics.jsonl."""
     from gankit import __version__
     from gankit.metrics import METRICS, EvalContext
@@ -106,8 +140,10 @@ def evaluate(path: str | Path, metrics: list[str] | None = None, n: int | None =
         chosen = [METRICS.get(m) for m in metrics]
         for m in chosen:
             if not m.applies(ctx):
-                raise GankitError(f"metric '{m.name}' does not apply to this model's data",
-                                  "run `gankit evaluate RUN` without --metrics to use the ones that do")
+                raise GankitError(
+                    f"metric '{m.name}' does not apply to this model's data",
+                    "run `gankit evaluate RUN` without --metrics to use the ones that do",
+                )
     else:
         chosen = [m for _, m in METRICS.items() if m.applies(ctx)]
     results: dict[str, Any] = {}
@@ -115,8 +151,13 @@ def evaluate(path: str | Path, metrics: list[str] | None = None, n: int | None =
         count = n or m.default_n
         t0 = time.perf_counter()
         value = m.compute(ctx, count)
-        value["provenance"] = {"n_fake": count, "seed": seed, "gankit_version": __version__,
-                               "seconds": round(time.perf_counter() - t0, 2), **value.pop("provenance", {})}
+        value["provenance"] = {
+            "n_fake": count,
+            "seed": seed,
+            "gankit_version": __version__,
+            "seconds": round(time.perf_counter() - t0, 2),
+            **value.pop("provenance", {}),
+        }
         results[m.name] = value
     if record:
         model_dir = find_model_dir(path)
@@ -129,8 +170,17 @@ def evaluate(path: str | Path, metrics: list[str] | None = None, n: int | None =
 def list_datasets() -> list[dict[str, Any]]:
     from gankit.data import DATASETS
 
-    return [{"name": s.name, "shape": s.shape, "size": s.size, "classes": s.num_classes,
-             "model": s.default_model, "description": s.description} for _, s in DATASETS.items()]
+    return [
+        {
+            "name": s.name,
+            "shape": s.shape,
+            "size": s.size,
+            "classes": s.num_classes,
+            "model": s.default_model,
+            "description": s.description,
+        }
+        for _, s in DATASETS.items()
+    ]
 
 
 def list_models() -> list[dict[str, str]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -16,8 +15,12 @@ except ImportError:  # pragma: no cover
 
 from gankit.errors import GankitError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Train, sample and evaluate generative adversarial networks.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Train, sample and evaluate generative adversarial networks.",
+)
 _state = {"debug": False}
 
 
@@ -28,45 +31,64 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show full traceback
 
 @app.command()
 def train(
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML config file (sections: data, model, ...)."),
-    data: Optional[str] = typer.Option(None, "--data", help="Dataset name (`gankit datasets`) or a path."),
-    model: Optional[str] = typer.Option(None, "--model", help="Model family (`gankit models`)."),
-    loss: Optional[str] = typer.Option(None, "--loss", help="Adversarial loss (`gankit losses`)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Generator steps."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-    lr_g: Optional[float] = typer.Option(None, "--lr-g", help="Generator learning rate."),
-    lr_d: Optional[float] = typer.Option(None, "--lr-d", help="Discriminator learning rate."),
-    n_critic: Optional[int] = typer.Option(None, "--n-critic", help="D steps per G step."),
-    seed: Optional[int] = typer.Option(None, "--seed"),
-    resolution: Optional[int] = typer.Option(None, "--resolution", help="Image size to train at."),
-    latent_dim: Optional[int] = typer.Option(None, "--latent-dim"),
-    width: Optional[int] = typer.Option(None, "--width", help="Base width of the networks."),
-    conditional: Optional[bool] = typer.Option(None, "--conditional/--unconditional",
-                                               help="Condition on the dataset's labels."),
-    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
-    out: Optional[Path] = typer.Option(None, "--out", help="The run directory (must be new or empty)."),
+    config: Path | None = typer.Option(
+        None, "--config", help="YAML config file (sections: data, model, ...)."
+    ),
+    data: str | None = typer.Option(None, "--data", help="Dataset name (`gankit datasets`) or a path."),
+    model: str | None = typer.Option(None, "--model", help="Model family (`gankit models`)."),
+    loss: str | None = typer.Option(None, "--loss", help="Adversarial loss (`gankit losses`)."),
+    steps: int | None = typer.Option(None, "--steps", help="Generator steps."),
+    batch_size: int | None = typer.Option(None, "--batch-size"),
+    lr_g: float | None = typer.Option(None, "--lr-g", help="Generator learning rate."),
+    lr_d: float | None = typer.Option(None, "--lr-d", help="Discriminator learning rate."),
+    n_critic: int | None = typer.Option(None, "--n-critic", help="D steps per G step."),
+    seed: int | None = typer.Option(None, "--seed"),
+    resolution: int | None = typer.Option(None, "--resolution", help="Image size to train at."),
+    latent_dim: int | None = typer.Option(None, "--latent-dim"),
+    width: int | None = typer.Option(None, "--width", help="Base width of the networks."),
+    conditional: bool | None = typer.Option(
+        None, "--conditional/--unconditional", help="Condition on the dataset's labels."
+    ),
+    device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
+    out: Path | None = typer.Option(None, "--out", help="The run directory (must be new or empty)."),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where numbered run directories go."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue this run directory exactly."),
+    resume: Path | None = typer.Option(None, "--resume", help="Continue this run directory exactly."),
     set_: list[str] = typer.Option([], "--set", help="Any config field: --set model.width=32 (repeatable)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Train a GAN. With no arguments: DCGAN on the bundled MNIST digits."""
     import gankit
 
-    options = dict(data=data, model=model, loss=loss, steps=steps, batch_size=batch_size, lr_g=lr_g, lr_d=lr_d,
-                   n_critic=n_critic, seed=seed, latent_dim=latent_dim, width=width, conditional=conditional,
-                   device=device)
+    options = dict(
+        data=data,
+        model=model,
+        loss=loss,
+        steps=steps,
+        batch_size=batch_size,
+        lr_g=lr_g,
+        lr_d=lr_d,
+        n_critic=n_critic,
+        seed=seed,
+        latent_dim=latent_dim,
+        width=width,
+        conditional=conditional,
+        device=device,
+    )
     if resolution is not None:
         options["data.resolution"] = resolution
     if resume is not None and (config is not None or out is not None):
-        raise GankitError("--resume continues a run with its own config and directory",
-                          "drop --config/--out when resuming")
-    result = gankit.train(config, out=out, runs_dir=runs_dir, resume=resume, overrides=set_, progress=progress,
-                          **options)
+        raise GankitError(
+            "--resume continues a run with its own config and directory", "drop --config/--out when resuming"
+        )
+    result = gankit.train(
+        config, out=out, runs_dir=runs_dir, resume=resume, overrides=set_, progress=progress, **options
+    )
     run_dir = result.run_dir
     grids = sorted(run_dir.glob("fakes_*.png"))
     if result.interrupted:
-        typer.echo(f"interrupted at step {result.step}; checkpoint saved. Resume: gankit train --resume {run_dir}")
+        typer.echo(
+            f"interrupted at step {result.step}; checkpoint saved. Resume: gankit train --resume {run_dir}"
+        )
         raise typer.Exit(130)
     typer.echo(f"run:     {run_dir}")
     if grids:
@@ -84,8 +106,8 @@ def sample(
     n: int = typer.Option(64, "-n", help="Number of samples."),
     out: Path = typer.Option(..., "--out", help=".png (grid), .npy (data space) or .npz (samples + labels)."),
     seed: int = typer.Option(0, "--seed"),
-    labels: Optional[str] = typer.Option(None, "--labels", help="Class labels, e.g. 3 or 0,1,2 (cycled)."),
-    truncation: Optional[float] = typer.Option(None, "--truncation", help="Truncation psi (> 0)."),
+    labels: str | None = typer.Option(None, "--labels", help="Class labels, e.g. 3 or 0,1,2 (cycled)."),
+    truncation: float | None = typer.Option(None, "--truncation", help="Truncation psi (> 0)."),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
     """Draw samples from a trained generator."""
@@ -125,14 +147,16 @@ def _parse_labels(text: str | None) -> list[int] | None:
     try:
         return [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise GankitError(f"--labels '{text}' is not a list of integers", "e.g. --labels 3 or --labels 0,1,2") from None
+        raise GankitError(
+            f"--labels '{text}' is not a list of integers", "e.g. --labels 3 or --labels 0,1,2"
+        ) from None
 
 
 @app.command()
 def evaluate(
     run: Path = typer.Argument(..., help="Run directory or model directory."),
-    n: Optional[int] = typer.Option(None, "-n", help="Generated samples per metric (default: each metric's)."),
-    metrics: Optional[str] = typer.Option(None, "--metrics", help="Comma-separated metric names."),
+    n: int | None = typer.Option(None, "-n", help="Generated samples per metric (default: each metric's)."),
+    metrics: str | None = typer.Option(None, "--metrics", help="Comma-separated metric names."),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
@@ -175,8 +199,10 @@ def metrics_cmd() -> None:
     """List the metrics."""
     from gankit.metrics import METRICS
 
-    _table([{"name": m.name, "n": m.default_n, "description": m.description} for _, m in METRICS.items()],
-           ["name", "n", "description"])
+    _table(
+        [{"name": m.name, "n": m.default_n, "description": m.description} for _, m in METRICS.items()],
+        ["name", "n", "description"],
+    )
 
 
 def _table(rows: list[dict], columns: list[str]) -> None:
@@ -191,15 +217,20 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     _state["debug"] = "--debug" in args
     try:
-        app(args=args, prog_name="gankit", standalone_mode=False)
+        code = app(args=args, prog_name="gankit", standalone_mode=False)
+        if isinstance(code, int) and code:  # typer.Exit(n) comes back as a return value here
+            sys.exit(code)
     except GankitError as e:
         if _state["debug"]:
             raise
         typer.echo(f"error: {e}", err=True)
         sys.exit(2)
     except UsageError as e:
-        hint = f" (see `gankit {e.ctx.info_name} --help`)" if e.ctx and e.ctx.info_name != "gankit" else \
-            " (see `gankit --help`)"
+        hint = (
+            f" (see `gankit {e.ctx.info_name} --help`)"
+            if e.ctx and e.ctx.info_name != "gankit"
+            else " (see `gankit --help`)"
+        )
         typer.echo(f"error: {e.format_message()}{hint}", err=True)
         sys.exit(2)
     except typer.Abort:

@@ -36,6 +36,7 @@ class ModelConfig:
     conditional: bool = False  # condition G and D on the dataset's labels
     cond_d: Literal["projection", "concat"] = "projection"
     d_norm: Literal["auto", "batch", "layer", "none"] = "auto"  # auto: batch, none for wgan-gp
+    pack: int = 1  # PacGAN (Lin et al. 2018): D judges `pack` samples at once (mlp)
     init: Literal["normal", "xavier", "he"] = "normal"
 
 
@@ -46,6 +47,7 @@ class LossConfig:
     clip: float = 0.01  # wasserstein: critic weights are clipped to [-clip, clip]
     label_smoothing: float = 0.0  # one-sided: real targets become 1 - s (minimax, nonsat, lsgan)
     instance_noise: float = 0.0  # std of Gaussian noise added to D's inputs, annealed to 0
+    augment: str | None = None  # DiffAugment policy for D's inputs, e.g. "translation,cutout" ("none": off)
 
 
 @dataclass
@@ -134,9 +136,9 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (Union, types.UnionType):
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "auto")):
-            if type(None) in args:
-                return None
+        auto = value is None or (isinstance(value, str) and value.lower() in ("null", "auto"))
+        if auto and type(None) in args:  # None means "auto": filled in by the recipes
+            return None
         errors = []
         for a in args:
             if a is type(None):
@@ -148,14 +150,18 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
         raise errors[0]
     if origin is Literal:
         if value not in args:
-            raise GankitError(f"{source}: {key}={value!r} is not a valid option", did_you_mean(str(value), list(args)))
+            raise GankitError(
+                f"{source}: {key}={value!r} is not a valid option", did_you_mean(str(value), list(args))
+            )
         return value
     if origin is tuple:
         if isinstance(value, str):
             value = [v for v in value.strip("()[] ").split(",") if v.strip()]
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise GankitError(f"{source}: {key} needs {len(args)} comma-separated values", f"e.g. {key}=0.5,0.999")
-        return tuple(_coerce(v, a, key, source) for v, a in zip(value, args))
+            raise GankitError(
+                f"{source}: {key} needs {len(args)} comma-separated values", f"e.g. {key}=0.5,0.999"
+            )
+        return tuple(_coerce(v, a, key, source) for v, a in zip(value, args, strict=True))
     try:
         if tp is bool:
             if isinstance(value, str):

@@ -10,8 +10,14 @@ from torch import Tensor
 Prior = Literal["gaussian", "uniform"]
 
 
-def sample_latent(n: int, dim: int, prior: Prior, generator: torch.Generator | None = None,
-                  device: torch.device | str | None = None, truncation: float | None = None) -> Tensor:
+def sample_latent(
+    n: int,
+    dim: int,
+    prior: Prior,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    truncation: float | None = None,
+) -> Tensor:
     """z ~ N(0, I) or U(-1, 1)^dim, drawn on the generator's device and moved to ``device``.
 
     ``truncation`` (the truncation trick, Brock et al. 2019): for the Gaussian prior, components

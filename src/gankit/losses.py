@@ -97,14 +97,30 @@ for _loss in [
     Minimax("minimax", "original minimax GAN loss (saturating generator loss)"),
     NonSaturating("nonsat", "non-saturating GAN loss, the usual default (-log D(G(z)) for G)"),
     Wasserstein(
-        "wasserstein", "Wasserstein critic with weight clipping (WGAN)", probabilistic=False, clip_weights=True,
-        recommended={"optim.optimizer": "rmsprop", "optim.lr_g": 5e-5, "optim.lr_d": 5e-5, "optim.n_critic": 5},
+        "wasserstein",
+        "Wasserstein critic with weight clipping (WGAN)",
+        probabilistic=False,
+        clip_weights=True,
+        recommended={
+            "optim.optimizer": "rmsprop",
+            "optim.lr_g": 5e-5,
+            "optim.lr_d": 5e-5,
+            "optim.n_critic": 5,
+        },
     ),
     Wasserstein(
-        "wgan-gp", "Wasserstein critic with gradient penalty (WGAN-GP, Gulrajani et al. 2017)",
-        probabilistic=False, gradient_penalty=True, batchnorm_free=True,
-        recommended={"optim.lr_g": 1e-4, "optim.lr_d": 1e-4, "optim.betas_g": (0.0, 0.9),
-                     "optim.betas_d": (0.0, 0.9), "optim.n_critic": 5},
+        "wgan-gp",
+        "Wasserstein critic with gradient penalty (WGAN-GP, Gulrajani et al. 2017)",
+        probabilistic=False,
+        gradient_penalty=True,
+        batchnorm_free=True,
+        recommended={
+            "optim.lr_g": 1e-4,
+            "optim.lr_d": 1e-4,
+            "optim.betas_g": (0.0, 0.9),
+            "optim.betas_d": (0.0, 0.9),
+            "optim.n_critic": 5,
+        },
     ),
     Hinge("hinge", "hinge loss (SNGAN, BigGAN)", probabilistic=False),
     LeastSquares("lsgan", "least-squares GAN loss", probabilistic=False),
@@ -119,4 +135,5 @@ def gradient_penalty(d_fn, real: Tensor, fake: Tensor, generator: torch.Generato
     x_hat = torch.lerp(real.detach(), fake.detach(), alpha).requires_grad_(True)
     out = d_fn(x_hat)
     (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
-    return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
+    # one norm per judgement: a packed D (PacGAN) judges len(real) / len(out) samples at once
+    return ((grad.reshape(len(out), -1).norm(2, dim=1) - 1.0) ** 2).mean()

@@ -52,8 +52,10 @@ def find_model_dir(path: str | Path) -> Path:
     for candidate in (p, p / "model"):
         if (candidate / "config.json").is_file() and (candidate / "model.safetensors").is_file():
             return candidate
-    raise GankitError(f"{p} holds no trained model (config.json + model.safetensors)",
-                      "train first, or pass the run directory that `gankit train` printed")
+    raise GankitError(
+        f"{p} holds no trained model (config.json + model.safetensors)",
+        "train first, or pass the run directory that `gankit train` printed",
+    )
 
 
 class GAN:
@@ -70,10 +72,14 @@ class GAN:
         try:
             meta = json.loads((directory / "config.json").read_text())
         except json.JSONDecodeError:
-            raise GankitError(f"{directory / 'config.json'} is not valid JSON", "re-export the model") from None
+            raise GankitError(
+                f"{directory / 'config.json'} is not valid JSON", "re-export the model"
+            ) from None
         if meta.get("format") != FORMAT or meta.get("format_version", 0) > FORMAT_VERSION:
-            raise GankitError(f"{directory} was not written by this gankit version's format",
-                              "upgrade gankit or re-export the model")
+            raise GankitError(
+                f"{directory} was not written by this gankit version's format",
+                "upgrade gankit or re-export the model",
+            )
         try:
             generator = build_generator(meta)
             state = load_file(directory / "model.safetensors")
@@ -81,8 +87,10 @@ class GAN:
         except GankitError:
             raise
         except Exception as e:
-            raise GankitError(f"{directory / 'model.safetensors'} does not fit its config.json ({type(e).__name__})",
-                              "the files belong to different models; re-export them together") from None
+            raise GankitError(
+                f"{directory / 'model.safetensors'} does not fit its config.json ({type(e).__name__})",
+                "the files belong to different models; re-export them together",
+            ) from None
         return cls(generator, meta, device)
 
     @property
@@ -93,9 +101,17 @@ class GAN:
         save_pretrained(Path(directory), self.generator, self.meta)
 
     @torch.no_grad()
-    def sample(self, n: int, *, seed: int | None = 0, labels: Tensor | list[int] | int | None = None,
-               truncation: float | None = None, batch_size: int = 1000, return_labels: bool = False,
-               raw: bool = False):
+    def sample(
+        self,
+        n: int,
+        *,
+        seed: int | None = 0,
+        labels: Tensor | list[int] | int | None = None,
+        truncation: float | None = None,
+        batch_size: int = 1000,
+        return_labels: bool = False,
+        raw: bool = False,
+    ):
         """``n`` samples in data space: images as (N, C, H, W) in [0, 1], points as (N, D).
 
         Deterministic for a seed on a platform: latents are drawn on the CPU from a local generator.
@@ -103,7 +119,9 @@ class GAN:
         in near-equal shares. ``raw=True`` returns the generator's own range ([-1, 1] for images).
         """
         g = torch.Generator().manual_seed(seed if seed is not None else torch.seed())
-        z = sample_latent(n, self.meta["model"]["latent_dim"], self.meta["model"]["prior"], g, truncation=truncation)
+        z = sample_latent(
+            n, self.meta["model"]["latent_dim"], self.meta["model"]["prior"], g, truncation=truncation
+        )
         y = self._labels(n, labels, g)
         chunks = []
         for i in range(0, n, batch_size):

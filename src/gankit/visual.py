@@ -24,7 +24,9 @@ def image_grid(x: Tensor, nrow: int | None = None, pad: int = 2) -> np.ndarray:
     return grid.permute(1, 2, 0).numpy()
 
 
-def scatter(points: Tensor, centres: list | None = None, size: int = 400, extent: float | None = None) -> np.ndarray:
+def scatter(
+    points: Tensor, centres: list | None = None, size: int = 400, extent: float | None = None
+) -> np.ndarray:
     """Rasterise (N, 2) points (and optional mode centres, in red) onto a white square image."""
     p = points.detach().float().cpu().numpy()
     ref = np.asarray(centres, dtype=np.float32) if centres is not None else p
@@ -57,7 +59,9 @@ def save_png(array: np.ndarray, path: str | Path) -> None:
     Image.fromarray(array).save(path)
 
 
-def save_samples_png(x: Tensor, path: str | Path, centres: list | None = None, nrow: int | None = None) -> None:
+def save_samples_png(
+    x: Tensor, path: str | Path, centres: list | None = None, nrow: int | None = None
+) -> None:
     """A grid for images, a scatter plot for 2-D points."""
     if x.ndim == 4:
         save_png(image_grid(x, nrow), path)

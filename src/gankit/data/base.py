@@ -31,10 +31,14 @@ class RealData:
 
     def __post_init__(self) -> None:
         if not torch.isfinite(self.x).all():
-            raise GankitError(f"dataset '{self.name}' contains NaN or infinite values", "clean the data first")
+            raise GankitError(
+                f"dataset '{self.name}' contains NaN or infinite values", "clean the data first"
+            )
         if self.labels is not None and len(self.labels) != len(self):
-            raise GankitError(f"dataset '{self.name}': {len(self.labels)} labels for {len(self)} samples",
-                              "give exactly one label per sample")
+            raise GankitError(
+                f"dataset '{self.name}': {len(self.labels)} labels for {len(self)} samples",
+                "give exactly one label per sample",
+            )
 
     def __len__(self) -> int:
         return len(self.x)

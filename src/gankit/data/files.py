@@ -19,16 +19,20 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 def load_path(cfg: DataConfig) -> RealData:
     path = Path(cfg.name).expanduser()
     if not path.exists():
-        raise GankitError(f"data path not found: {path}",
-                          "pass a built-in dataset (see `gankit datasets`), an image folder, or a .npy/.npz file")
+        raise GankitError(
+            f"data path not found: {path}",
+            "pass a built-in dataset (see `gankit datasets`), an image folder, or a .npy/.npz file",
+        )
     if path.is_dir():
         return load_image_folder(path, cfg)
     if path.suffix == ".npy":
         return load_array(path, np.load(path, allow_pickle=False), None, cfg)
     if path.suffix == ".npz":
         return load_npz(path, cfg)
-    raise GankitError(f"can't read {path}: unsupported file type '{path.suffix}'",
-                      "use an image folder or a .npy/.npz array")
+    raise GankitError(
+        f"can't read {path}: unsupported file type '{path.suffix}'",
+        "use an image folder or a .npy/.npz array",
+    )
 
 
 def load_npz(path: Path, cfg: DataConfig) -> RealData:
@@ -36,8 +40,12 @@ def load_npz(path: Path, cfg: DataConfig) -> RealData:
         arrays = np.load(path, allow_pickle=False)
         keys = list(arrays.keys())
     except (ValueError, OSError, zipfile.BadZipFile) as e:
-        raise GankitError(f"can't read {path}: {e}", "write it with numpy.savez (no pickled objects)") from None
-    key = next((k for k in ("x", "samples", "images", "data") if k in keys), keys[0] if len(keys) == 1 else None)
+        raise GankitError(
+            f"can't read {path}: {e}", "write it with numpy.savez (no pickled objects)"
+        ) from None
+    key = next(
+        (k for k in ("x", "samples", "images", "data") if k in keys), keys[0] if len(keys) == 1 else None
+    )
     if key is None:
         raise GankitError(f"{path} holds {keys}, none named x/samples/images/data", "name the data array 'x'")
     labels = next((arrays[k] for k in ("y", "labels") if k in keys), None)
@@ -59,13 +67,17 @@ def load_array(path: Path, x: np.ndarray, labels: np.ndarray | None, cfg: DataCo
         elif t.shape[-1] in (1, 3) and t.shape[1] not in (1, 3):
             t = t.permute(0, 3, 1, 2)
         if t.shape[1] not in (1, 3):
-            raise GankitError(f"{path}: images of shape {tuple(x.shape[1:])} have {t.shape[1]} channels",
-                              "give (N, H, W), (N, C, H, W) or (N, H, W, C) with 1 or 3 channels")
+            raise GankitError(
+                f"{path}: images of shape {tuple(x.shape[1:])} have {t.shape[1]} channels",
+                "give (N, H, W), (N, C, H, W) or (N, H, W, C) with 1 or 3 channels",
+            )
         data = RealData(path.stem, scale_images(t, path), "images")
         data.x = resize_square(data.x, cfg.resolution)
     else:
-        raise GankitError(f"{path}: array of shape {tuple(x.shape)} is neither points nor images",
-                          "give (N, D) points or (N, [C,] H, W[, C]) images")
+        raise GankitError(
+            f"{path}: array of shape {tuple(x.shape)} is neither points nor images",
+            "give (N, D) points or (N, [C,] H, W[, C]) images",
+        )
     if labels is not None:
         data.labels = _labels(labels, len(data), path)
         data.num_classes = int(data.labels.max()) + 1
@@ -85,13 +97,17 @@ def scale_images(t: torch.Tensor, source: Path) -> torch.Tensor:
         return t
     if lo >= 0 and hi <= 255:
         return to_unit_range(t, 255.0)
-    raise GankitError(f"{source}: image values span [{lo:g}, {hi:g}]", "scale images to [0, 1], [-1, 1] or 0-255")
+    raise GankitError(
+        f"{source}: image values span [{lo:g}, {hi:g}]", "scale images to [0, 1], [-1, 1] or 0-255"
+    )
 
 
 def _labels(labels: np.ndarray, n: int, source: Path) -> torch.Tensor:
     if labels.ndim != 1 or len(labels) != n or labels.dtype.kind not in "iu":
-        raise GankitError(f"{source}: labels must be {n} integers, got shape {labels.shape} {labels.dtype}",
-                          "store one integer class per sample")
+        raise GankitError(
+            f"{source}: labels must be {n} integers, got shape {labels.shape} {labels.dtype}",
+            "store one integer class per sample",
+        )
     if labels.min() < 0:
         raise GankitError(f"{source}: negative labels", "number classes from 0")
     return torch.from_numpy(labels.astype(np.int64))
@@ -126,7 +142,9 @@ def load_image_folder(root: Path, cfg: DataConfig) -> RealData:
                     res = min(im.size)
                 arrays.append(_fit(im, res))
         except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise GankitError(f"can't read image {f}: {type(e).__name__}", "delete or replace that file") from None
+            raise GankitError(
+                f"can't read image {f}: {type(e).__name__}", "delete or replace that file"
+            ) from None
     x = torch.from_numpy(np.stack(arrays))
     x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
     data = RealData(root.name, to_unit_range(x, 255.0), "images")

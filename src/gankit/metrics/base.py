@@ -1,4 +1,7 @@
-"""The metric registry (`gankit evaluate --metrics ...`): names carry the protocol, results their provenance."""
+"""The metric registry (`gankit evaluate --metrics ...`).
+
+Names carry the protocol; results carry their provenance.
+"""
 
 from __future__ import annotations
 

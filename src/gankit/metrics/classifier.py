@@ -183,14 +183,10 @@ def _check_training_data(x: Tensor, y: Tensor, num_classes: int) -> None:
         raise GankitError(f"{len(x)} labelled images are too few to train a classifier", "use more data")
 
 
-@torch.no_grad()
-def _accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 500) -> float:
+def _accuracy(model: DigitClassifier, x: Tensor, y: Tensor) -> float:
     if len(x) == 0:
         return float("nan")
-    preds = torch.cat(
-        [predict_logits(model, x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)]
-    )
-    return float((preds == y.cpu()).float().mean())
+    return float((predict_logits(model, x).argmax(1) == y.cpu()).float().mean())
 
 
 @contextlib.contextmanager
@@ -304,7 +300,7 @@ def _batched(model: DigitClassifier, x: Tensor, batch_size: int, features: bool)
     finally:
         model.train(was_training)
     if not out:
-        return torch.empty(0)
+        return torch.empty(0, FEATURE_DIM if features else model.num_classes)
     return torch.cat(out)
 
 

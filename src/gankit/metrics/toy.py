@@ -28,8 +28,13 @@ def mode_stats(points: np.ndarray, centres: np.ndarray, std: float, threshold: f
         reverse_kl = float((p * np.log(p * len(centres))).sum())
     else:
         reverse_kl = float("inf")
-    return {"modes": int((counts > 0).sum()), "num_modes": len(centres),
-            "high_quality": float(hq.mean()), "reverse_kl": reverse_kl, "counts": counts.tolist()}
+    return {
+        "modes": int((counts > 0).sum()),
+        "num_modes": len(centres),
+        "high_quality": float(hq.mean()),
+        "reverse_kl": reverse_kl,
+        "counts": counts.tolist(),
+    }
 
 
 def _compute(ctx: EvalContext, n: int) -> dict[str, Any]:
@@ -43,8 +48,12 @@ def _applies_to(name: str):
 
 
 for _name in ("ring8", "grid25"):
-    register_metric(Metric(
-        name=f"modes_{_name}",
-        description=f"{_name}: modes captured, high-quality share, reverse KL (VEEGAN/PacGAN protocol)",
-        default_n=2500, applies=_applies_to(_name), compute=_compute,
-    ))
+    register_metric(
+        Metric(
+            name=f"modes_{_name}",
+            description=f"{_name}: modes captured, high-quality share, reverse KL (VEEGAN/PacGAN protocol)",
+            default_n=2500,
+            applies=_applies_to(_name),
+            compute=_compute,
+        )
+    )

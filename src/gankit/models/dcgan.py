@@ -34,8 +34,10 @@ def check_shape(shape: Shape) -> str | None:
     c, h, w = shape
     base, n = pyramid(h)
     if h != w or n < 1 or base > 7:
-        return (f"dcgan needs square images of size b*2^k with b in 4..7 (e.g. 8, 28, 32, 64, 128), got {h}x{w}; "
-                "set --set data.resolution=32")
+        return (
+            f"dcgan needs square images of size b*2^k with b in 4..7 (e.g. 8, 28, 32, 64, 128), got {h}x{w}; "
+            "set --set data.resolution=32"
+        )
     return None
 
 
@@ -47,9 +49,17 @@ class DCGANGenerator(nn.Module):
         self.embed = nn.Embedding(num_classes, label_embed_dim(num_classes)) if num_classes else None
         nz = cfg.latent_dim + (self.embed.embedding_dim if self.embed else 0)
         ch = cfg.width * 2 ** (n - 1)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(nz, ch, base, 1, 0, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)]
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(nz, ch, base, 1, 0, bias=False),
+            nn.BatchNorm2d(ch),
+            nn.ReLU(True),
+        ]
         for _ in range(n - 1):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            layers += [
+                nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(ch // 2),
+                nn.ReLU(True),
+            ]
             ch //= 2
         layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.main = nn.Sequential(*layers)
@@ -74,14 +84,20 @@ class DCGANDiscriminator(nn.Module):
         channels, res, _ = shape
         base, n = pyramid(res)
         # concat conditioning: the label becomes one extra input channel through a learned map
-        self.label_map = nn.Embedding(num_classes, res * res) if (num_classes and cfg.cond_d == "concat") else None
+        self.label_map = (
+            nn.Embedding(num_classes, res * res) if (num_classes and cfg.cond_d == "concat") else None
+        )
         ch = cfg.width
         layers: list[nn.Module] = [
             nn.Conv2d(channels + (1 if self.label_map is not None else 0), ch, 4, 2, 1, bias=False),
             nn.LeakyReLU(0.2, inplace=True),
         ]
         for _ in range(n - 1):
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), *_norm(norm, ch * 2), nn.LeakyReLU(0.2, inplace=True)]
+            layers += [
+                nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False),
+                *_norm(norm, ch * 2),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
             ch *= 2
         self.features = nn.Sequential(*layers)
         self.head = nn.Conv2d(ch, 1, base, 1, 0, bias=False)
@@ -102,10 +118,12 @@ class DCGANDiscriminator(nn.Module):
         return out
 
 
-register_model(ModelFamily(
-    name="dcgan",
-    description="DCGAN: transposed-conv G, strided-conv D, batch norm (images 8-128 px, 1 or 3 channels)",
-    build_generator=lambda cfg, shape, k: DCGANGenerator(cfg, shape, k),
-    build_discriminator=lambda cfg, shape, k, norm: DCGANDiscriminator(cfg, shape, k, norm),
-    check_shape=check_shape,
-))
+register_model(
+    ModelFamily(
+        name="dcgan",
+        description="DCGAN: transposed-conv G, strided-conv D, batch norm (images 8-128 px, 1 or 3 channels)",
+        build_generator=lambda cfg, shape, k: DCGANGenerator(cfg, shape, k),
+        build_discriminator=lambda cfg, shape, k, norm: DCGANDiscriminator(cfg, shape, k, norm),
+        check_shape=check_shape,
+    )
+)

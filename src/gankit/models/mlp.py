@@ -39,11 +39,15 @@ class MLPDiscriminator(nn.Module):
 
     def __init__(self, cfg: ModelConfig, shape: Shape, num_classes: int = 0, norm: str = "none"):
         super().__init__()
-        fan_in = math.prod(shape)
-        self.concat = nn.Embedding(num_classes, label_embed_dim(num_classes)) if (
-            num_classes and cfg.cond_d == "concat") else None
+        self.pack = cfg.pack
+        fan_in = math.prod(shape) * cfg.pack
+        self.concat = (
+            nn.Embedding(num_classes, label_embed_dim(num_classes))
+            if (num_classes and cfg.cond_d == "concat")
+            else None
+        )
         if self.concat is not None:
-            fan_in += self.concat.embedding_dim
+            fan_in += self.concat.embedding_dim * cfg.pack
         layers: list[nn.Module] = []
         for i in range(cfg.depth):
             layers.append(nn.Linear(fan_in, cfg.width))
@@ -61,6 +65,9 @@ class MLPDiscriminator(nn.Module):
         h = x.flatten(1)
         if self.concat is not None:
             h = concat_label(h, self.concat, y)
+        if self.pack > 1:  # (B, F) -> (B / pack, pack * F): one judgement per group of samples
+            h = h.reshape(len(h) // self.pack, -1)
+            y = y[:: self.pack] if y is not None else None
         phi = self.features(h)
         out = self.head(phi).squeeze(1)
         if self.project is not None:
@@ -70,10 +77,12 @@ class MLPDiscriminator(nn.Module):
         return out
 
 
-register_model(ModelFamily(
-    name="mlp",
-    description="vanilla GAN: MLP generator and discriminator (any data; depth and width configurable)",
-    # Images go through tanh to match data in [-1, 1]; points (toy 2-D, tables) are unbounded.
-    build_generator=lambda cfg, shape, k: MLPGenerator(cfg, shape, k, tanh=len(shape) == 3),
-    build_discriminator=lambda cfg, shape, k, norm: MLPDiscriminator(cfg, shape, k, norm),
-))
+register_model(
+    ModelFamily(
+        name="mlp",
+        description="vanilla GAN: MLP generator and discriminator (any data; depth and width configurable)",
+        # Images go through tanh to match data in [-1, 1]; points (toy 2-D, tables) are unbounded.
+        build_generator=lambda cfg, shape, k: MLPGenerator(cfg, shape, k, tanh=len(shape) == 3),
+        build_discriminator=lambda cfg, shape, k, norm: MLPDiscriminator(cfg, shape, k, norm),
+    )
+)

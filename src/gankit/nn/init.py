@@ -28,7 +28,10 @@ def init_weights(net: nn.Module, scheme: InitName = "normal") -> nn.Module:
                 raise ValueError(f"unknown init scheme {scheme!r}")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)) and m.weight is not None:
+        elif (
+            isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm))
+            and m.weight is not None
+        ):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
     return net

@@ -35,7 +35,9 @@ def list_checkpoints(directory: Path) -> list[Path]:
 def latest_checkpoint(run_dir: Path) -> Path:
     ckpts = list_checkpoints(run_dir / "checkpoints")
     if not ckpts:
-        raise GankitError(f"no checkpoint in {run_dir / 'checkpoints'}", "start a new run instead of --resume")
+        raise GankitError(
+            f"no checkpoint in {run_dir / 'checkpoints'}", "start a new run instead of --resume"
+        )
     return ckpts[-1]
 
 
@@ -43,8 +45,12 @@ def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # corrupt, truncated, or carrying pickled objects: refuse, never unpickle
-        raise GankitError(f"can't load checkpoint {path}: {type(e).__name__}",
-                          "delete it to resume from the previous checkpoint") from None
+        raise GankitError(
+            f"can't load checkpoint {path}: {type(e).__name__}",
+            "delete it to resume from the previous checkpoint",
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise GankitError(f"{path} is not a gankit checkpoint", "pass a run directory written by gankit train")
+        raise GankitError(
+            f"{path} is not a gankit checkpoint", "pass a run directory written by gankit train"
+        )
     return state

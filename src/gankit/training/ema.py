@@ -25,7 +25,7 @@ class EMA:
     def update(self, net: nn.Module, step: int) -> None:
         weight = 1.0 if step < self.start else 1.0 - self.decay
         torch._foreach_lerp_(self._shadow_params, self._params, weight)
-        for b_ema, b in zip(self.shadow.buffers(), net.buffers()):
+        for b_ema, b in zip(self.shadow.buffers(), net.buffers(), strict=True):
             b_ema.copy_(b)
 
 
@@ -46,6 +46,6 @@ def standing_stats(net: nn.Module, make_input, batches: int = 16) -> nn.Module:
     net.train()
     for i in range(batches):
         net(*make_input(i))
-    for m, mom in zip(norms, saved):
+    for m, mom in zip(norms, saved, strict=True):
         m.momentum = mom
     return net.eval()

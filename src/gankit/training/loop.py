@@ -70,18 +70,43 @@ class _Interrupt:
 
 def model_meta(cfg: Config, data: RealData) -> dict[str, Any]:
     info = {k: v for k, v in data.info.items() if k in ("centres", "std", "class_names")}
-    return {"model": cfg.to_dict()["model"], "shape": list(data.shape), "kind": data.kind,
-            "num_classes": data.num_classes, "data": {"name": cfg.data.name, "resolution": cfg.data.resolution,
-                                                       **info}}
+    return {
+        "model": cfg.to_dict()["model"],
+        "shape": list(data.shape),
+        "kind": data.kind,
+        "num_classes": data.num_classes,
+        "data": {"name": cfg.data.name, "resolution": cfg.data.resolution, **info},
+    }
 
 
-def run(cfg: Config, data: RealData, run_dir: Path, state: dict[str, Any] | None = None,
-        progress: bool = True, callbacks: list | None = None) -> RunResult:
+def run(
+    cfg: Config,
+    data: RealData,
+    run_dir: Path,
+    state: dict[str, Any] | None = None,
+    progress: bool = True,
+    callbacks: list | None = None,
+) -> RunResult:
     """Train ``cfg`` (already resolved) on ``data``, writing into ``run_dir``; ``state`` resumes."""
+    threads = torch.get_num_threads()
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    try:
+        return _run(cfg, data, run_dir, state, progress, callbacks)
+    finally:
+        torch.set_num_threads(threads)  # a library call leaves the process as it found it
+
+
+def _run(
+    cfg: Config,
+    data: RealData,
+    run_dir: Path,
+    state: dict[str, Any] | None,
+    progress: bool,
+    callbacks: list | None,
+) -> RunResult:
     t = cfg.train
     device = pick_device(t.device)
-    if t.threads:
-        torch.set_num_threads(t.threads)
     torch.manual_seed(t.seed)  # network initialisation
     G, D = build_networks(cfg, data)
     G, D = G.to(device), D.to(device)
@@ -136,20 +161,38 @@ def run(cfg: Config, data: RealData, run_dir: Path, state: dict[str, Any] | None
     def save_grid(net: torch.nn.Module) -> None:
         with torch.no_grad():
             x = net(grid_z, grid_y)
-        save_samples_png(x, run_dir / f"fakes_{step:06d}.png", data.info.get("centres"),
-                         nrow=min(data.num_classes, 16) if cfg.model.conditional else None)
+        save_samples_png(
+            x,
+            run_dir / f"fakes_{step:06d}.png",
+            data.info.get("centres"),
+            nrow=min(data.num_classes, 16) if cfg.model.conditional else None,
+        )
 
     def checkpoint() -> None:
         pending = stats.state_dict()
         if all_finite({k: v[0] for k, v in pending.items()}) is not None:
             return  # never overwrite a good checkpoint with a diverged state
-        save_checkpoint(run_dir / "checkpoints", step, {
-            "G": G.state_dict(), "D": D.state_dict(), "G_ema": ema.shadow.state_dict() if ema else {},
-            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-            "sched_g": sched_g.state_dict(), "sched_d": sched_d.state_dict(),
-            "sampler": sampler.state_dict(), "rng": rng.get_state(), "stats": pending,
-            "warmup_done": warmup_done, "elapsed": elapsed, "images": images, "config": cfg.to_dict(),
-        }, keep=t.keep_checkpoints)
+        save_checkpoint(
+            run_dir / "checkpoints",
+            step,
+            {
+                "G": G.state_dict(),
+                "D": D.state_dict(),
+                "G_ema": ema.shadow.state_dict() if ema else {},
+                "opt_g": opt_g.state_dict(),
+                "opt_d": opt_d.state_dict(),
+                "sched_g": sched_g.state_dict(),
+                "sched_d": sched_d.state_dict(),
+                "sampler": sampler.state_dict(),
+                "rng": rng.get_state(),
+                "stats": pending,
+                "warmup_done": warmup_done,
+                "elapsed": elapsed,
+                "images": images,
+                "config": cfg.to_dict(),
+            },
+            keep=t.keep_checkpoints,
+        )
         exported = export(ema.shadow if ema else G)
         save_pretrained(run_dir / "model", exported, meta)
 
@@ -172,7 +215,7 @@ def run(cfg: Config, data: RealData, run_dir: Path, state: dict[str, Any] | None
                         other.net.requires_grad_(other is phase)
                 for r in range(phase.repeats):
                     game.new_repeat()
-                    game.keep_graph = (r == phase.repeats - 1 and i + 1 < len(todo) and todo[i + 1].net is G)
+                    game.keep_graph = r == phase.repeats - 1 and i + 1 < len(todo) and todo[i + 1].net is G
                     loss = sum(term(game) for term in phase.terms)
                     phase.opt.zero_grad(set_to_none=True)
                     loss.backward()
@@ -196,24 +239,36 @@ def run(cfg: Config, data: RealData, run_dir: Path, state: dict[str, Any] | None
                 now = time.perf_counter()
                 elapsed += now - tick_start
                 values = stats.flush()
-                last = {"step": step, "kimg": round(images / 1000, 3), "time_s": round(elapsed, 2),
-                        "img_per_s": round(tick_images / max(now - tick_start, 1e-9), 1),
-                        "lr_g": sched_g.get_last_lr()[0], "lr_d": sched_d.get_last_lr()[0], **values}
+                last = {
+                    "step": step,
+                    "kimg": round(images / 1000, 3),
+                    "time_s": round(elapsed, 2),
+                    "img_per_s": round(tick_images / max(now - tick_start, 1e-9), 1),
+                    "lr_g": sched_g.get_last_lr()[0],
+                    "lr_d": sched_d.get_last_lr()[0],
+                    **values,
+                }
                 writer.write(last)
                 if tb is not None:
                     for k, v in values.items():
                         tb.add_scalar(k, v, step)
                 if bar is not None:
-                    bar.set_postfix({k: f"{last[k]:.3g}" for k in ("img_per_s", "loss/D", "loss/G", "D(x)", "D(G(z))")
-                                     if k in last}, refresh=False)
+                    bar.set_postfix(
+                        {
+                            k: f"{last[k]:.3g}"
+                            for k in ("img_per_s", "loss/D", "loss/G", "D(x)", "D(G(z))")
+                            if k in last
+                        },
+                        refresh=False,
+                    )
                 bad = all_finite(values)
                 if bad is not None:
                     if bar is not None:
                         bar.close()
                     raise GankitError(
                         f"training diverged at step {step}: {bad} is {values[bad]}",
-                        f"the last good checkpoint in {run_dir / 'checkpoints'} is intact; lower the learning "
-                        "rates (--lr-g/--lr-d) and train again, or resume with --resume",
+                        f"the last good checkpoint in {run_dir / 'checkpoints'} is intact; lower the "
+                        "learning rates (--lr-g/--lr-d) and train again, or resume with --resume",
                     )
                 tick_start, tick_images = time.perf_counter(), 0
             if bar is not None:

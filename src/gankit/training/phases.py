@@ -17,6 +17,7 @@ from gankit.config import Config
 from gankit.data import BatchSampler, RealData
 from gankit.latent import sample_latent
 from gankit.losses import LOSSES, gradient_penalty
+from gankit.training.augment import diff_augment, parse_policy
 from gankit.training.stats import Stats
 
 Term = Callable[["Game"], Tensor]
@@ -35,8 +36,17 @@ class Phase:
 class Game:
     """The state the terms of one iteration share: networks, batches, the RNG, the stats."""
 
-    def __init__(self, cfg: Config, G: nn.Module, D: nn.Module, data: RealData, sampler: BatchSampler,
-                 rng: torch.Generator, stats: Stats, device: torch.device):
+    def __init__(
+        self,
+        cfg: Config,
+        G: nn.Module,
+        D: nn.Module,
+        data: RealData,
+        sampler: BatchSampler,
+        rng: torch.Generator,
+        stats: Stats,
+        device: torch.device,
+    ):
         self.cfg, self.G, self.D, self.data, self.sampler = cfg, G, D, data, sampler
         self.rng, self.stats, self.device = rng, stats, device
         self.loss = LOSSES.get(cfg.loss.name)
@@ -46,6 +56,7 @@ class Game:
         self._real: tuple[Tensor, Tensor | None] | None = None
         self._labels: Tensor | None = None
         self._fake_graph: Tensor | None = None
+        self.augment = parse_policy(cfg.loss.augment or "none")
         self.last_fake: Tensor | None = None  # D's fakes of this repeat, for penalty terms
 
     # --- batches -------------------------------------------------------------------------------
@@ -90,7 +101,9 @@ class Game:
 
     # --- discriminator inputs ------------------------------------------------------------------
     def d_input(self, x: Tensor) -> Tensor:
-        """Instance noise (Sonderby et al. 2017; Arjovsky & Bottou 2017), annealed linearly to 0."""
+        """DiffAugment, then instance noise (Sonderby et al. 2017), annealed linearly to 0."""
+        if self.augment:
+            x = diff_augment(x, self.augment, self.rng)
         std = self.cfg.loss.instance_noise * max(0.0, 1.0 - self.step / self.cfg.train.steps)
         if std > 0:
             x = x + std * torch.randn(x.shape, generator=self.rng, device=x.device, dtype=x.dtype)

@@ -29,7 +29,9 @@ def new_run_dir(root: Path, model: str, data: str) -> Path:
 def claim_out_dir(out: Path) -> Path:
     """``--out DIR`` is the run directory itself: refused if it exists and is not empty."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise GankitError(f"{out} already exists and is not empty",
-                          "choose a new --out directory, or resume it with --resume")
+        raise GankitError(
+            f"{out} already exists and is not empty",
+            "choose a new --out directory, or resume it with --resume",
+        )
     out.mkdir(parents=True, exist_ok=True)
     return out

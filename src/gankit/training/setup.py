@@ -23,8 +23,11 @@ def resolve_config(cfg: Config, data: RealData) -> Config:
         if spec is not None:
             cfg.model.name = spec.default_model
         else:
-            cfg.model.name = "dcgan" if data.kind == "images" and MODELS.get("dcgan").check_shape(data.shape) is None \
+            cfg.model.name = (
+                "dcgan"
+                if data.kind == "images" and MODELS.get("dcgan").check_shape(data.shape) is None
                 else "mlp"
+            )
     family = MODELS.get(cfg.model.name)
     reason = family.check_shape(data.shape)
     if reason:
@@ -39,8 +42,19 @@ def resolve_config(cfg: Config, data: RealData) -> Config:
     if cfg.model.d_norm == "auto":
         cfg.model.d_norm = "none" if loss.batchnorm_free else ("batch" if family.name == "dcgan" else "none")
     if cfg.model.conditional and data.labels is None:
-        raise GankitError(f"dataset '{data.name}' has no labels, so it can't train a conditional model",
-                          "drop --conditional, or use class sub-folders / a 'labels' array")
+        raise GankitError(
+            f"dataset '{data.name}' has no labels, so it can't train a conditional model",
+            "drop --conditional, or use class sub-folders / a 'labels' array",
+        )
+    if cfg.model.pack > 1 and family.name != "mlp":
+        raise GankitError(
+            f"model.pack={cfg.model.pack} is supported by the mlp family only", "set model.pack=1"
+        )
+    if cfg.model.pack > 1 and cfg.train.batch_size % cfg.model.pack:
+        raise GankitError(
+            f"train.batch_size={cfg.train.batch_size} is not a multiple of model.pack={cfg.model.pack}",
+            "make the batch size a multiple of the pack size",
+        )
     t = cfg.train
     if t.sample_every is None:
         t.sample_every = max(1, t.steps // 10)
@@ -58,13 +72,20 @@ def _validate(cfg: Config) -> None:
         (math.isfinite(cfg.optim.lr_g) and math.isfinite(cfg.optim.lr_d), "learning rates must be finite"),
         (0.0 <= cfg.optim.ema < 1.0, "optim.ema must be in [0, 1) (0 turns it off)"),
         (cfg.optim.n_critic >= 1, "optim.n_critic must be >= 1"),
-        (cfg.model.latent_dim >= 1 and cfg.model.width >= 1 and cfg.model.depth >= 1,
-         "model.latent_dim, width and depth must be >= 1"),
+        (cfg.model.pack >= 1, "model.pack must be >= 1"),
+        (
+            cfg.model.latent_dim >= 1 and cfg.model.width >= 1 and cfg.model.depth >= 1,
+            "model.latent_dim, width and depth must be >= 1",
+        ),
         (0.0 <= cfg.loss.label_smoothing < 1.0, "loss.label_smoothing must be in [0, 1)"),
-        (cfg.loss.instance_noise >= 0 and cfg.loss.gp_weight >= 0 and cfg.loss.clip > 0,
-         "loss.instance_noise and gp_weight must be >= 0, clip > 0"),
-        (cfg.train.log_every >= 1 and cfg.train.sample_every >= 1 and cfg.train.checkpoint_every >= 1,
-         "train.log_every, sample_every and checkpoint_every must be >= 1"),
+        (
+            cfg.loss.instance_noise >= 0 and cfg.loss.gp_weight >= 0 and cfg.loss.clip > 0,
+            "loss.instance_noise and gp_weight must be >= 0, clip > 0",
+        ),
+        (
+            cfg.train.log_every >= 1 and cfg.train.sample_every >= 1 and cfg.train.checkpoint_every >= 1,
+            "train.log_every, sample_every and checkpoint_every must be >= 1",
+        ),
     ]
     for ok, message in checks:
         if not ok:

@@ -30,7 +30,7 @@ class Stats:
             return {}
         names = list(self._sum)
         sums = torch.stack([self._sum[n].to(torch.float32).cpu() for n in names]).tolist()
-        out = {n: s / self._count[n] for n, s in zip(names, sums)}
+        out = {n: s / self._count[n] for n, s in zip(names, sums, strict=True)}
         self._sum.clear()
         self._count.clear()
         return out
@@ -58,7 +58,9 @@ class JsonlWriter:
     def truncate_after(self, step: int) -> None:
         if not self.path.exists():
             return
-        keep = [line for line in self.path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+        keep = [
+            line for line in self.path.read_text().splitlines() if line and json.loads(line)["step"] <= step
+        ]
         self.path.write_text("".join(line + "\n" for line in keep))
 
     def write(self, record: dict) -> None:

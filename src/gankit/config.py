@@ -33,8 +33,8 @@ class ModelConfig:
     prior: Literal["gaussian", "uniform"] = "gaussian"
     width: int | None = None  # dcgan: base channels; mlp: hidden units
     depth: int | None = None  # mlp: hidden layers
-    conditional: bool = False  # condition G and D on the dataset's labels
-    cond_d: Literal["projection", "concat"] = "projection"
+    conditional: bool | None = None  # condition G and D on the labels (auto: the dataset's recipe)
+    cond_d: Literal["projection", "concat"] | None = None  # how D sees labels (auto: recipe, else projection)
     d_norm: Literal["auto", "batch", "layer", "none"] = "auto"  # auto: batch, none for wgan-gp
     pack: int = 1  # PacGAN (Lin et al. 2018): D judges `pack` samples at once (mlp)
     init: Literal["normal", "xavier", "he"] = "normal"
@@ -238,6 +238,8 @@ def merge_missing(cfg: Config, recipe: dict[str, Any]) -> None:
 
 # Global fallbacks, applied after the dataset's and the loss's recipes.
 DEFAULTS: dict[str, Any] = {
+    "model.conditional": False,
+    "model.cond_d": "projection",
     "model.latent_dim": 64,
     "model.width": 64,
     "model.depth": 3,

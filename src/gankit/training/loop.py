@@ -134,6 +134,11 @@ def _run(
         opt_d.load_state_dict(state["opt_d"])
         sched_g.load_state_dict(state["sched_g"])
         sched_d.load_state_dict(state["sched_d"])
+        # the config's learning rates win over the saved ones, so a resume can change them
+        for opt, sched, lr in ((opt_g, sched_g, cfg.optim.lr_g), (opt_d, sched_d, cfg.optim.lr_d)):
+            sched.base_lrs = [lr] * len(opt.param_groups)
+            for group in opt.param_groups:
+                group["initial_lr"], group["lr"] = lr, lr * factor(sched.last_epoch)
         sampler.load_state_dict(state["sampler"])
         rng.set_state(state["rng"].cpu())
         stats.load_state_dict(state["stats"], device)
@@ -154,9 +159,11 @@ def _run(
 
         return standing_stats(copy.deepcopy(G_src), make_input)
 
+    k = data.num_classes if cfg.model.conditional else 0
+    n_grid = k * max(1, round(GRID_SIZE / k)) if 0 < k <= 16 else GRID_SIZE  # whole rows of 0..k-1
     grid_g = torch.Generator().manual_seed(t.seed + 3)
-    grid_z = sample_latent(GRID_SIZE, cfg.model.latent_dim, cfg.model.prior, grid_g, device)
-    grid_y = (torch.arange(GRID_SIZE) % data.num_classes).to(device) if cfg.model.conditional else None
+    grid_z = sample_latent(n_grid, cfg.model.latent_dim, cfg.model.prior, grid_g, device)
+    grid_y = (torch.arange(n_grid) % k).to(device) if k else None
 
     def save_grid(net: torch.nn.Module) -> None:
         with torch.no_grad():
@@ -165,7 +172,7 @@ def _run(
             x,
             run_dir / f"fakes_{step:06d}.png",
             data.info.get("centres"),
-            nrow=min(data.num_classes, 16) if cfg.model.conditional else None,
+            nrow=k if 0 < k <= 16 else None,
         )
 
     def checkpoint() -> None:

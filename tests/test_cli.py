@@ -146,3 +146,22 @@ def test_help_lists_commands():
     assert r.returncode == 0
     for command in ("train", "sample", "evaluate", "datasets", "models", "losses"):
         assert command in r.stdout
+
+
+def test_run_directory_layout_and_report(toy_run):
+    import yaml
+
+    names = {p.name for p in toy_run.iterdir()}
+    assert {"config.yaml", "stats.jsonl", "reals.png", "checkpoints", "model", "report.html"} <= names
+    assert any(n.startswith("fakes_") for n in names)
+    assert {p.name for p in (toy_run / "model").iterdir()} == {"config.json", "model.safetensors"}
+    resolved = yaml.safe_load((toy_run / "config.yaml").read_text())
+    assert resolved["model"]["name"] == "mlp" and resolved["train"]["steps"] == 20
+    assert all(
+        v is not None
+        for section in resolved.values()
+        for k, v in section.items()
+        if k not in ("resolution", "channels", "threads")
+    )  # every auto field was resolved
+    page = (toy_run / "report.html").read_text()
+    assert page.count("<svg") >= 2 and "data:image/png;base64," in page

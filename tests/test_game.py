@@ -82,3 +82,15 @@ def test_priors_and_truncation():
     assert t.abs().max() <= 0.5
     counts = torch.bincount(balanced_labels(1003, 10, g), minlength=10)
     assert counts.max() - counts.min() <= 1
+
+
+def test_r1_penalty_is_a_d_term(tmp_path):
+    import json
+
+    import gankit
+
+    gankit.train(
+        data="ring8", model="mlp", steps=3, out=tmp_path / "r", overrides=["loss.r1=1", "model.width=8"]
+    )
+    last = json.loads((tmp_path / "r" / "stats.jsonl").read_text().splitlines()[-1])
+    assert last["loss/r1"] > 0

@@ -123,8 +123,13 @@ def test_divergence_stops_with_the_last_good_checkpoint_intact(tmp_path):
     gankit.train(data="ring8", model="mlp", steps=20, out=run_dir, overrides=["model.width=16"])
     good = final_state(run_dir)
     with pytest.raises(gankit.GankitError, match="diverged") as info:  # an absurd learning rate
-        gankit.train(resume=run_dir, steps=300, lr_g=1e12, lr_d=1e12,
-                     overrides=["train.log_every=5", "train.checkpoint_every=5"])
+        gankit.train(
+            resume=run_dir,
+            steps=300,
+            lr_g=1e12,
+            lr_d=1e12,
+            overrides=["train.log_every=5", "train.checkpoint_every=5"],
+        )
     assert "last good checkpoint" in str(info.value)
     state = final_state(run_dir)
     assert state["step"] >= good["step"]

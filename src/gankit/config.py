@@ -35,8 +35,9 @@ class ModelConfig:
     depth: int | None = None  # mlp: hidden layers
     conditional: bool | None = None  # condition G and D on the labels (auto: the dataset's recipe)
     cond_d: Literal["projection", "concat"] | None = None  # how D sees labels (auto: recipe, else projection)
+    g_norm: Literal["batch", "none"] | None = None  # mlp generator hidden layers (dcgan G always uses batch)
     d_norm: Literal["auto", "batch", "layer", "none"] = "auto"  # auto: batch, none for wgan-gp
-    pack: int = 1  # PacGAN (Lin et al. 2018): D judges `pack` samples at once (mlp)
+    pack: int | None = None  # PacGAN (Lin et al. 2018): D judges `pack` samples at once (mlp)
     init: Literal["normal", "xavier", "he"] = "normal"
 
 
@@ -45,6 +46,7 @@ class LossConfig:
     name: str = "nonsat"  # `gankit losses`
     gp_weight: float = 10.0  # wgan-gp: weight of the gradient penalty
     clip: float = 0.01  # wasserstein: critic weights are clipped to [-clip, clip]
+    r1: float | None = None  # weight gamma of the R1 penalty gamma/2 E||grad D(x_real)||^2 (Mescheder 2018)
     label_smoothing: float = 0.0  # one-sided: real targets become 1 - s (minimax, nonsat, lsgan)
     instance_noise: float = 0.0  # std of Gaussian noise added to D's inputs, annealed to 0
     augment: str | None = None  # DiffAugment policy for D's inputs, e.g. "translation,cutout" ("none": off)
@@ -58,7 +60,7 @@ class OptimConfig:
     betas_g: tuple[float, float] | None = None
     betas_d: tuple[float, float] | None = None
     n_critic: int | None = None  # discriminator steps per generator step
-    schedule: Literal["constant", "linear", "cosine"] = "constant"
+    schedule: Literal["constant", "linear", "cosine"] | None = None  # learning rate over the run
     ema: float | None = None  # decay of the generator's EMA (0: off); sampling uses the EMA weights
     ema_start: int = 0  # step from which the EMA averages (before it, it copies)
     d_warmup: int = 0  # discriminator-only steps before the game starts
@@ -240,6 +242,11 @@ def merge_missing(cfg: Config, recipe: dict[str, Any]) -> None:
 DEFAULTS: dict[str, Any] = {
     "model.conditional": False,
     "model.cond_d": "projection",
+    "model.g_norm": "none",
+    "model.pack": 1,
+    "optim.schedule": "constant",
+    "loss.r1": 0.0,
+    "loss.augment": "none",
     "model.latent_dim": 64,
     "model.width": 64,
     "model.depth": 3,

@@ -21,7 +21,10 @@ class MLPGenerator(nn.Module):
         layers: list[nn.Module] = []
         fan_in = cfg.latent_dim + (self.embed.embedding_dim if self.embed else 0)
         for _ in range(cfg.depth):
-            layers += [nn.Linear(fan_in, cfg.width), nn.ReLU(inplace=True)]
+            layers.append(nn.Linear(fan_in, cfg.width, bias=cfg.g_norm != "batch"))
+            if cfg.g_norm == "batch":
+                layers.append(nn.BatchNorm1d(cfg.width))
+            layers.append(nn.ReLU(inplace=True))
             fan_in = cfg.width
         layers.append(nn.Linear(fan_in, math.prod(shape)))
         if tanh:

@@ -139,6 +139,17 @@ def d_gradient_penalty(game: Game) -> Tensor:
     return game.cfg.loss.gp_weight * gp
 
 
+def d_r1_penalty(game: Game) -> Tensor:
+    """R1: gamma/2 E||grad_x D(x)||^2 on real data, which makes the game converge locally instead of
+    circling the equilibrium (Mescheder, Geiger & Nowozin 2018)."""
+    x, y = game.real()
+    x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(game.D(x, y).sum(), x, create_graph=True)
+    penalty = grad.pow(2).flatten(1).sum(1).mean()
+    game.stats.report("loss/r1", penalty)
+    return 0.5 * game.cfg.loss.r1 * penalty
+
+
 def g_adversarial(game: Game) -> Tensor:
     fake = game.fake(for_generator=True)
     loss = game.loss.g_loss(game.judge(fake, game.fake_labels()))
@@ -163,6 +174,8 @@ def standard_phases(game: Game, opt_g: torch.optim.Optimizer, opt_d: torch.optim
     d_terms: list[Term] = [d_adversarial]
     if loss.gradient_penalty:
         d_terms.append(d_gradient_penalty)
+    if cfg.loss.r1 > 0:
+        d_terms.append(d_r1_penalty)
     d_after = [clip_weights(game.D, cfg.loss.clip)] if loss.clip_weights else []
     return [
         Phase("D", game.D, opt_d, d_terms, repeats=cfg.optim.n_critic, after_step=d_after),

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -22,9 +20,7 @@ from datetime import date
 from pathlib import Path
 
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
-
+from _report import machine, publish
 
 # runs the CLI in a child process and reports that process's own peak resident memory
 _CHILD = (
@@ -80,8 +76,7 @@ def main() -> None:
             print(name, json.dumps(rows[name]), flush=True)
     lines = [
         f"\n## Default job: `gankit train` vs the reference recipe ({date.today()})\n",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-        f"threads {torch.get_num_threads()}. Command: `python benchmarks/default_job.py"
+        f"{machine()}. Command: `python benchmarks/default_job.py"
         f"{' --steps ' + str(args.steps) if args.steps else ''}`.\n",
         "| job | minutes | peak RSS MB | confident (p>=0.9) | class share min / max | classifier FD |",
         "|---|---|---|---|---|---|",
@@ -96,13 +91,7 @@ def main() -> None:
         f"{rows['gankit default']['classifier_accuracy']:.4f}).\n"
     )
     text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        path = ROOT / "docs" / "benchmarks.md"
-        if not path.exists():
-            path.write_text("# Benchmarks\n\nEach section is written by the command it names.\n")
-        with path.open("a") as f:
-            f.write(text)
+    publish(text, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -9,20 +9,16 @@ is captured when it is the nearest centre of a high-quality sample; reverse KL o
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
-import torch
+from _report import machine, publish
 
 import gankit
 from gankit.metrics.toy import mode_stats
-
-ROOT = Path(__file__).resolve().parents[1]
 
 # Published rows (same protocol): modes / high-quality % (VEEGAN Table 1, PacGAN Tables 1-2)
 PUBLISHED = {
@@ -54,8 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     lines = [
         f"\n## Mode coverage, gankit defaults vs published ({date.today()})\n",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}. "
-        f"Command: `python benchmarks/modes.py --seeds {args.seeds} --data {args.data}`.\n",
+        f"{machine()}. Command: `python benchmarks/modes.py --seeds {args.seeds} --data {args.data}`.\n",
         "| data | method | modes | high quality % | reverse KL | minutes per run | per-seed (modes/HQ) |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -69,13 +64,7 @@ def main() -> None:
             for name, modes, hq in PUBLISHED[dataset]:
                 lines.append(f"| {dataset} | {name} (published) | {modes} | {hq} | – | – | – |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        path = ROOT / "docs" / "benchmarks.md"
-        if not path.exists():
-            path.write_text("# Benchmarks\n\nEach section is written by the command it names.\n")
-        with path.open("a") as f:
-            f.write(text)
+    publish(text, write=not args.no_write)
 
 
 if __name__ == "__main__":

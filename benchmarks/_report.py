@@ -1,0 +1,28 @@
+"""Shared by the benchmark commands: the machine line and appending a section to docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+BENCHMARKS_MD = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+
+
+def machine() -> str:
+    return (
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
+
+
+def publish(text: str, write: bool = True) -> None:
+    """Print a section and append it to docs/benchmarks.md."""
+    print(text)
+    if write:
+        if not BENCHMARKS_MD.exists():
+            BENCHMARKS_MD.write_text("# Benchmarks\n\nEach section is written by the command it names.\n")
+        with BENCHMARKS_MD.open("a") as f:
+            f.write(text)

@@ -147,8 +147,13 @@ def _run(
     else:
         save_samples_png(data.all_x[:GRID_SIZE], run_dir / "reals.png", data.info.get("centres"))
 
-    def export(G_src: torch.nn.Module) -> torch.nn.Module:
-        """A frozen copy for sampling, with batch-norm stats recomputed for its weights."""
+    exported: dict[int, torch.nn.Module] = {}  # step -> export, so a grid and a checkpoint share one
+
+    def export() -> torch.nn.Module:
+        """A frozen copy of the sampling generator (EMA when on), BN stats recomputed for its weights."""
+        if step in exported:
+            return exported[step]
+        exported.clear()
         g = torch.Generator().manual_seed(t.seed + 2)
         n = max(t.batch_size, 256)
 
@@ -157,7 +162,8 @@ def _run(
             y = balanced_labels(n, data.num_classes, g).to(device) if cfg.model.conditional else None
             return z, y
 
-        return standing_stats(copy.deepcopy(G_src), make_input)
+        exported[step] = standing_stats(copy.deepcopy(ema.shadow if ema else G), make_input)
+        return exported[step]
 
     k = data.num_classes if cfg.model.conditional else 0
     n_grid = k * max(1, round(GRID_SIZE / k)) if 0 < k <= 16 else GRID_SIZE  # whole rows of 0..k-1
@@ -200,8 +206,7 @@ def _run(
             },
             keep=t.keep_checkpoints,
         )
-        exported = export(ema.shadow if ema else G)
-        save_pretrained(run_dir / "model", exported, meta)
+        save_pretrained(run_dir / "model", export(), meta)
 
     writer = JsonlWriter(run_dir / "stats.jsonl")
     writer.truncate_after(step)
@@ -281,7 +286,7 @@ def _run(
             if bar is not None:
                 bar.update(1)
             if step % t.sample_every == 0 or step == t.steps:
-                save_grid(export(ema.shadow if ema else G))
+                save_grid(export())
             for cb in callbacks or []:  # a callback returning False stops the run like Ctrl-C
                 if cb(step, last) is False:
                     interrupt.requested = True

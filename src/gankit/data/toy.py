@@ -39,7 +39,8 @@ def mixture(name: str, centres: torch.Tensor, std: float, n: int = POOL, seed: i
 
 # Measured on a 2-core CPU (docs/benchmarks.md): MLPs of width 256 with Adam at 1e-3, a linearly
 # decaying learning rate, a short generator EMA (0.99) for tight blobs, and PacGAN packing of 2, which
-# kept all 8 ring modes on every seed tried where the unpacked game sometimes dropped one.
+# kept all 8 ring modes on every seed tried where the unpacked game sometimes dropped one; 12,000
+# steps lift the high-quality share above 90% on both seeds measured (8,000 gave 89% on seed 0).
 _TOY_MLP = {
     "model.latent_dim": 16,
     "model.width": 256,
@@ -52,7 +53,7 @@ _TOY_MLP = {
     "optim.schedule": "linear",
     "optim.ema": 0.99,
     "train.batch_size": 256,
-    "train.steps": 8000,
+    "train.steps": 12000,
 }
 
 register_dataset(
@@ -76,6 +77,6 @@ register_dataset(
         size=POOL,
         num_classes=25,
         default_model="mlp",
-        recipes={"mlp": {**_TOY_MLP, "train.steps": 5000}},
+        recipes={"mlp": _TOY_MLP},
     )
 )

@@ -94,3 +94,20 @@ def test_r1_penalty_is_a_d_term(tmp_path):
     )
     last = json.loads((tmp_path / "r" / "stats.jsonl").read_text().splitlines()[-1])
     assert last["loss/r1"] > 0
+
+
+def test_discriminator_warm_up_runs_d_alone_first(tmp_path):
+    import json
+
+    import gankit
+
+    gankit.train(
+        data="ring8",
+        model="mlp",
+        steps=4,
+        out=tmp_path / "w",
+        overrides=["optim.d_warmup=3", "model.width=8", "train.batch_size=16", "model.pack=1"],
+    )
+    last = json.loads((tmp_path / "w" / "stats.jsonl").read_text().splitlines()[-1])
+    assert last["step"] == 4
+    assert last["kimg"] == 16 * (4 + 3) / 1000  # 3 warm-up D steps consumed real batches too

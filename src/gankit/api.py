@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 from pathlib import Path
 from typing import Any
 
 from gankit.config import Config, apply_overrides, set_value
 from gankit.errors import GankitError
-
-log = logging.getLogger("gankit")
 
 # keyword shortcuts: train(data="ring8", model="mlp", loss="hinge", ...)
 _NAMED = {"data": "data.name", "model": "model.name", "loss": "loss.name"}

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from gankit.data import RealData
@@ -61,11 +60,3 @@ def real_images(ctx: EvalContext) -> Tensor:
 
 def to_numpy(x: Tensor):
     return x.detach().cpu().double().numpy()
-
-
-def no_grad_compute(fn):
-    def wrapped(ctx: EvalContext, n: int) -> dict[str, Any]:
-        with torch.no_grad():
-            return fn(ctx, n)
-
-    return wrapped

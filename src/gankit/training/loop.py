@@ -7,7 +7,6 @@ minimise come from the model family and the phases' terms.
 from __future__ import annotations
 
 import copy
-import logging
 import signal
 import threading
 import time
@@ -28,8 +27,6 @@ from gankit.training.phases import Game, standard_phases
 from gankit.training.setup import build_networks, build_optimizer, lr_factor, pick_device
 from gankit.training.stats import JsonlWriter, Stats, all_finite
 from gankit.visual import save_samples_png
-
-log = logging.getLogger("gankit")
 
 GRID_SIZE = 64
 

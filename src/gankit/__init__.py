@@ -7,7 +7,7 @@
 >>> gankit.evaluate(run.run_dir)                                  # doctest: +SKIP
 """
 
-from gankit.api import evaluate, list_datasets, list_losses, list_models, load, make_config, train
+from gankit.api import compare, evaluate, list_datasets, list_losses, list_models, load, make_config, train
 from gankit.config import Config
 from gankit.errors import GankitError
 
@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Config",
     "GankitError",
+    "compare",
     "evaluate",
     "list_datasets",
     "list_losses",

@@ -125,43 +125,67 @@ def evaluate(
     seed: int = 0,
     device: str = "cpu",
     record: bool = True,
+    extractor: str | None = None,
 ) -> dict[str, Any]:
-    """Compute the metrics that apply to a trained model; with ``record``, append them to metrics.jsonl."""
-    from gankit import __version__
-    from gankit.metrics import METRICS, EvalContext
+    """Compute metrics of a trained model (by default every one that applies) and, with ``record``,
+    append them to the run's metrics.jsonl. ``extractor`` overrides the features every metric uses
+    (``classifier:<dataset>``, ``random`` or ``inception``)."""
+    from gankit.metrics import EvalContext
+    from gankit.metrics.evaluation import compute_metrics, select_metrics
     from gankit.pretrained import find_model_dir
 
     gan = load(path, device=device)
-    ctx = EvalContext(gan, _real_data_for(gan.meta), n, seed)
-    if metrics:
-        chosen = [METRICS.get(m) for m in metrics]
-        for m in chosen:
-            if not m.applies(ctx):
-                raise GankitError(
-                    f"metric '{m.name}' does not apply to this model's data",
-                    "run `gankit evaluate RUN` without --metrics to use the ones that do",
-                )
-    else:
-        chosen = [m for _, m in METRICS.items() if m.applies(ctx)]
-    results: dict[str, Any] = {}
-    for m in chosen:
-        count = n or m.default_n
-        t0 = time.perf_counter()
-        value = m.compute(ctx, count)
-        value["provenance"] = {
-            "n_fake": count,
-            "seed": seed,
-            "gankit_version": __version__,
-            "seconds": round(time.perf_counter() - t0, 2),
-            **value.pop("provenance", {}),
-        }
-        results[m.name] = value
+    ctx = EvalContext.for_model(gan, _real_data_for(gan.meta), seed, extractor)
+    results = compute_metrics(ctx, select_metrics(ctx, metrics), n)
     if record:
         model_dir = find_model_dir(path)
         target = model_dir.parent if model_dir.name == "model" else model_dir
         with (target / "metrics.jsonl").open("a") as f:
             f.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "results": results}) + "\n")
+        if (target / "config.yaml").exists():
+            from gankit.report import write_report
+
+            write_report(target)  # the report shows the new results
     return results
+
+
+def compare(
+    real: str | Path,
+    fake: str | Path,
+    metrics: list[str] | None = None,
+    n: int | None = None,
+    seed: int = 0,
+    extractor: str | None = None,
+) -> dict[str, Any]:
+    """Metrics between two sample sets on disk (image folders, .npy or .npz), no model needed.
+
+    Real class sub-folders (or an .npz ``labels`` array) make the classifier metrics available;
+    otherwise the images are compared in ``random`` features unless ``extractor`` says otherwise.
+    """
+    from gankit.config import DataConfig
+    from gankit.data import load_data
+    from gankit.metrics import EvalContext
+    from gankit.metrics.evaluation import compute_metrics, select_metrics
+
+    real_data = load_data(DataConfig(name=str(real)))
+    resolution = real_data.shape[-1] if real_data.kind == "images" else None
+    fake_data = load_data(DataConfig(name=str(fake), resolution=resolution))
+    if fake_data.shape != real_data.shape:
+        raise GankitError(
+            f"the fake samples have shape {fake_data.shape}, the real ones {real_data.shape}",
+            "compare samples of the same kind, size and channels",
+        )
+    meta = {
+        "kind": real_data.kind,
+        "shape": list(real_data.shape),
+        "num_classes": real_data.num_classes,
+        "model": {"conditional": False},
+        "data": {"name": str(real), **{k: v for k, v in real_data.info.items() if k in ("centres", "std")}},
+    }
+    given = (fake_data.all_x.float().cpu(), None)
+    ctx = EvalContext(meta, real_data, given=given, seed=seed, extractor_spec=extractor)
+    count = n or len(fake_data)
+    return compute_metrics(ctx, select_metrics(ctx, metrics), count)
 
 
 def list_datasets() -> list[dict[str, Any]]:

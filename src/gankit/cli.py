@@ -55,6 +55,12 @@ def train(
     resume: Path | None = typer.Option(None, "--resume", help="Continue this run directory exactly."),
     set_: list[str] = typer.Option([], "--set", help="Any config field: --set model.width=32 (repeatable)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    eval_every: int | None = typer.Option(
+        None, "--eval-every", help="Steps between evaluations during training (0: off; auto: 10 a run)."
+    ),
+    keep_best: str | None = typer.Option(
+        None, "--keep-best", help="Keep the best generator in best/ by this metric[.key]."
+    ),
 ) -> None:
     """Train a GAN. With no arguments: DCGAN on the bundled MNIST digits."""
     import gankit
@@ -76,6 +82,10 @@ def train(
     )
     if resolution is not None:
         options["data.resolution"] = resolution
+    if eval_every is not None:
+        options["monitor.eval_every"] = eval_every
+    if keep_best is not None:
+        options["monitor.keep_best"] = keep_best
     if resume is not None and (config is not None or out is not None):
         raise GankitError(
             "--resume continues a run with its own config and directory", "drop --config/--out when resuming"
@@ -154,20 +164,46 @@ def _parse_labels(text: str | None) -> list[int] | None:
 
 @app.command()
 def evaluate(
-    run: Path = typer.Argument(..., help="Run directory or model directory."),
+    run: Path | None = typer.Argument(None, help="Run directory or model directory."),
     n: int | None = typer.Option(None, "-n", help="Generated samples per metric (default: each metric's)."),
     metrics: str | None = typer.Option(None, "--metrics", help="Comma-separated metric names."),
+    real: Path | None = typer.Option(None, "--real", help="Real samples (folder, .npy, .npz), with --fake."),
+    fake: Path | None = typer.Option(None, "--fake", help="Generated samples to compare with --real."),
+    extractor: str | None = typer.Option(
+        None, "--extractor", help="Features: classifier[:<dataset>], random or inception."
+    ),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
-    """Compute the metrics that apply; JSON on stdout, appended to metrics.jsonl."""
+    """Compute metrics (JSON on stdout): of a run (appended to its metrics.jsonl), or --real vs --fake."""
     import gankit
 
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     if n is not None and n < 2:
         raise GankitError(f"-n {n} is too few samples to measure", "use -n 2 or more")
-    results = gankit.evaluate(run, metrics=names, n=n, seed=seed, device=device)
+    if (real is None) != (fake is None):
+        raise GankitError("--real and --fake go together", "pass both, e.g. --real data/ --fake samples.npz")
+    if real is not None:
+        if run is not None:
+            raise GankitError("give either a run directory or --real/--fake", "drop one of them")
+        results = gankit.compare(real, fake, metrics=names, n=n, seed=seed, extractor=extractor)
+    elif run is None:
+        raise GankitError("nothing to evaluate", "pass a run directory, or --real PATH --fake PATH")
+    else:
+        results = gankit.evaluate(run, metrics=names, n=n, seed=seed, device=device, extractor=extractor)
+    if not results:
+        raise GankitError("no metric applies to these samples", "see `gankit metrics` and pass --metrics")
     typer.echo(json.dumps(results, indent=2))
+
+
+@app.command()
+def report(run: Path = typer.Argument(..., help="Run directory.")) -> None:
+    """Write RUN/report.html: config, curves, metrics, sample grids, warnings (viewable offline)."""
+    from gankit.report import write_report
+
+    if not (run / "config.yaml").is_file():
+        raise GankitError(f"{run} is not a gankit run directory (no config.yaml)", "pass a run directory")
+    typer.echo(f"report:  {write_report(run)}")
 
 
 @app.command()

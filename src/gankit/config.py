@@ -37,7 +37,9 @@ class ModelConfig:
     cond_d: Literal["projection", "concat"] | None = None  # how D sees labels (auto: recipe, else projection)
     g_norm: Literal["batch", "none"] | None = None  # mlp generator hidden layers (dcgan G always uses batch)
     d_norm: Literal["auto", "batch", "layer", "none"] = "auto"  # auto: batch, none for wgan-gp
-    pack: int | None = None  # PacGAN (Lin et al. 2018): D judges `pack` samples at once (mlp)
+    pack: int | None = None  # PacGAN (Lin et al. 2018): D judges `pack` samples at once
+    mbstd: int | None = None  # minibatch standard deviation in D (Karras 2018): group size (0: off)
+    spectral_norm: bool | None = None  # spectral normalisation of D's layers (Miyato 2018)
     init: Literal["normal", "xavier", "he"] = "normal"
 
 
@@ -47,6 +49,7 @@ class LossConfig:
     gp_weight: float = 10.0  # wgan-gp: weight of the gradient penalty
     clip: float = 0.01  # wasserstein: critic weights are clipped to [-clip, clip]
     r1: float | None = None  # weight gamma of the R1 penalty gamma/2 E||grad D(x_real)||^2 (Mescheder 2018)
+    r2: float | None = None  # the same penalty on generated samples (R2)
     label_smoothing: float = 0.0  # one-sided: real targets become 1 - s (minimax, nonsat, lsgan)
     instance_noise: float = 0.0  # std of Gaussian noise added to D's inputs, annealed to 0
     augment: str | None = None  # DiffAugment policy for D's inputs, e.g. "translation,cutout" ("none": off)
@@ -80,12 +83,26 @@ class TrainConfig:
 
 
 @dataclass
+class MonitorConfig:
+    """Evaluation during training, best-model keeping, warnings and rollback on divergence."""
+
+    eval_every: int | None = None  # steps between evaluations (auto: 10 per run, >= 500 apart; 0: off)
+    metrics: str | None = None  # comma-separated (auto: the data's headline metric, e.g. modes_ring8)
+    eval_n: int | None = None  # generated samples per evaluation (auto: the metrics' cheap count)
+    keep_best: str | None = None  # metric[.key] to keep the best model by, in best/ ("none": off)
+    max_rollbacks: int = 3  # on NaN/inf: back to the last good checkpoint, at most this many times
+    rollback_lr_factor: float = 0.5  # ... multiplying both learning rates by this each time
+    collapse_ticks: int = 5  # ticks of D(x)->1, D(G(z))->0 before a warning
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -244,6 +261,9 @@ DEFAULTS: dict[str, Any] = {
     "model.cond_d": "projection",
     "model.g_norm": "none",
     "model.pack": 1,
+    "model.mbstd": 0,
+    "model.spectral_norm": False,
+    "loss.r2": 0.0,
     "optim.schedule": "constant",
     "loss.r1": 0.0,
     "loss.augment": "none",

@@ -40,7 +40,9 @@ def mode_stats(points: np.ndarray, centres: np.ndarray, std: float, threshold: f
 def _compute(ctx: EvalContext, n: int) -> dict[str, Any]:
     x, _ = ctx.fakes(n)
     info = ctx.meta["data"]
-    return mode_stats(to_numpy(x), np.asarray(info["centres"]), float(info["std"]))
+    result = mode_stats(to_numpy(x), np.asarray(info["centres"]), float(info["std"]))
+    result["provenance"] = {"n_fake": len(x), "threshold": "3 std", "reference": "the mixture's centres"}
+    return result
 
 
 def _applies_to(name: str):
@@ -55,5 +57,6 @@ for _name in ("ring8", "grid25"):
             default_n=2500,
             applies=_applies_to(_name),
             compute=_compute,
+            headline=("reverse_kl", "min"),
         )
     )

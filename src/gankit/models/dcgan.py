@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from gankit.config import ModelConfig
 from gankit.models.base import ModelFamily, Shape, register_model
 from gankit.nn.conditioning import ProjectionHead, concat_label, label_embed_dim
+from gankit.nn.stabilisers import MinibatchStd, pack_samples
 
 
 def pyramid(resolution: int) -> tuple[int, int]:
@@ -88,8 +89,10 @@ class DCGANDiscriminator(nn.Module):
             nn.Embedding(num_classes, res * res) if (num_classes and cfg.cond_d == "concat") else None
         )
         ch = cfg.width
+        self.pack = cfg.pack
+        in_ch = (channels + (1 if self.label_map is not None else 0)) * cfg.pack
         layers: list[nn.Module] = [
-            nn.Conv2d(channels + (1 if self.label_map is not None else 0), ch, 4, 2, 1, bias=False),
+            nn.Conv2d(in_ch, ch, 4, 2, 1, bias=False),
             nn.LeakyReLU(0.2, inplace=True),
         ]
         for _ in range(n - 1):
@@ -100,7 +103,8 @@ class DCGANDiscriminator(nn.Module):
             ]
             ch *= 2
         self.features = nn.Sequential(*layers)
-        self.head = nn.Conv2d(ch, 1, base, 1, 0, bias=False)
+        self.mbstd = MinibatchStd(cfg.mbstd) if cfg.mbstd else None
+        self.head = nn.Conv2d(ch + (1 if self.mbstd is not None else 0), 1, base, 1, 0, bias=False)
         self.project = ProjectionHead(num_classes, ch) if (num_classes and self.label_map is None) else None
         self.res = res
 
@@ -109,8 +113,9 @@ class DCGANDiscriminator(nn.Module):
             if y is None:
                 raise ValueError("this model is conditional: pass labels")
             x = torch.cat([x, self.label_map(y).view(-1, 1, self.res, self.res).to(x.dtype)], dim=1)
+        x, y = pack_samples(x, y, self.pack)  # (B, C, H, W) -> (B / pack, pack * C, H, W)
         h = self.features(x)  # (B, C, base, base)
-        out = self.head(h).flatten()
+        out = self.head(self.mbstd(h) if self.mbstd is not None else h).flatten()
         if self.project is not None:
             if y is None:
                 raise ValueError("this model is conditional: pass labels")

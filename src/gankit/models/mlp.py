@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from gankit.config import ModelConfig
 from gankit.models.base import ModelFamily, Shape, register_model
 from gankit.nn.conditioning import ProjectionHead, concat_label, label_embed_dim
+from gankit.nn.stabilisers import MinibatchStd, pack_samples
 
 
 class MLPGenerator(nn.Module):
@@ -61,18 +62,17 @@ class MLPDiscriminator(nn.Module):
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             fan_in = cfg.width
         self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(fan_in, 1)
+        self.mbstd = MinibatchStd(cfg.mbstd) if cfg.mbstd else None
+        self.head = nn.Linear(fan_in + (1 if self.mbstd is not None else 0), 1)
         self.project = ProjectionHead(num_classes, fan_in) if (num_classes and self.concat is None) else None
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         h = x.flatten(1)
         if self.concat is not None:
             h = concat_label(h, self.concat, y)
-        if self.pack > 1:  # (B, F) -> (B / pack, pack * F): one judgement per group of samples
-            h = h.reshape(len(h) // self.pack, -1)
-            y = y[:: self.pack] if y is not None else None
+        h, y = pack_samples(h, y, self.pack)  # (B, F) -> (B / pack, pack * F)
         phi = self.features(h)
-        out = self.head(phi).squeeze(1)
+        out = self.head(self.mbstd(phi) if self.mbstd is not None else phi).squeeze(1)
         if self.project is not None:
             if y is None:
                 raise ValueError("this model is conditional: pass labels")

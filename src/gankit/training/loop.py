@@ -21,8 +21,10 @@ from gankit.data import BatchSampler, RealData
 from gankit.errors import GankitError
 from gankit.latent import balanced_labels, sample_latent
 from gankit.pretrained import save_pretrained
-from gankit.training.checkpoint import save_checkpoint
+from gankit.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from gankit.training.ema import EMA, standing_stats
+from gankit.training.evaluation import TrainingEvaluator
+from gankit.training.monitors import EventLog, Monitor, grad_norm, mean_pairwise_distance
 from gankit.training.phases import Game, standard_phases
 from gankit.training.setup import build_networks, build_optimizer, lr_factor, pick_device
 from gankit.training.stats import JsonlWriter, Stats, all_finite
@@ -120,31 +122,80 @@ def _run(
     game = Game(cfg, G, D, data, sampler, rng, stats, device)
     phases = standard_phases(game, opt_g, opt_d)
     meta = model_meta(cfg, data)
+    m = cfg.monitor
+    events = EventLog(run_dir / "events.jsonl")
+    real_diversity = mean_pairwise_distance(data.batch(torch.arange(min(len(data), 256), device=device))[0])
+    monitor = Monitor(game.loss.probabilistic, 1.0, m.collapse_ticks)  # diversity is relative to real
+    evaluator = TrainingEvaluator(cfg, data, meta, run_dir) if m.eval_every else None
+    # observations made between ticks, reported at the next one (kept in checkpoints for exact resume)
+    diversity, eval_results, eval_values = None, None, {}
 
-    step, warmup_done, elapsed, images = 0, 0, 0.0, 0
-    if state is not None:
-        G.load_state_dict(state["G"])
-        D.load_state_dict(state["D"])
-        if ema is not None:
-            ema.shadow.load_state_dict(state["G_ema"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        sched_g.load_state_dict(state["sched_g"])
-        sched_d.load_state_dict(state["sched_d"])
-        # the config's learning rates win over the saved ones, so a resume can change them
+    def pending_observations() -> dict[str, Any]:
+        return {"diversity": diversity, "eval_results": eval_results, "eval_values": eval_values}
+
+    def set_lrs() -> None:
+        """The config's learning rates win over saved ones (a resume or a rollback may change them)."""
         for opt, sched, lr in ((opt_g, sched_g, cfg.optim.lr_g), (opt_d, sched_d, cfg.optim.lr_d)):
             sched.base_lrs = [lr] * len(opt.param_groups)
             for group in opt.param_groups:
                 group["initial_lr"], group["lr"] = lr, lr * factor(sched.last_epoch)
-        sampler.load_state_dict(state["sampler"])
-        rng.set_state(state["rng"].cpu())
-        stats.load_state_dict(state["stats"], device)
-        step, warmup_done = int(state["step"]), int(state["warmup_done"])
-        elapsed, images = float(state["elapsed"]), int(state["images"])
-    else:
-        save_samples_png(data.all_x[:GRID_SIZE], run_dir / "reals.png", data.info.get("centres"))
+
+    def restore(saved: dict[str, Any]) -> None:
+        nonlocal step, warmup_done, images, diversity, eval_results, eval_values
+        G.load_state_dict(saved["G"])
+        D.load_state_dict(saved["D"])
+        if ema is not None:
+            ema.shadow.load_state_dict(saved["G_ema"])
+        opt_g.load_state_dict(saved["opt_g"])
+        opt_d.load_state_dict(saved["opt_d"])
+        sched_g.load_state_dict(saved["sched_g"])
+        sched_d.load_state_dict(saved["sched_d"])
+        set_lrs()
+        sampler.load_state_dict(saved["sampler"])
+        rng.set_state(saved["rng"].cpu())
+        stats.load_state_dict(saved["stats"], device)
+        step, warmup_done, images = int(saved["step"]), int(saved["warmup_done"]), int(saved["images"])
+        if "monitor" in saved:
+            monitor.load_state_dict(saved["monitor"])
+            pending = saved["monitor"]["pending"]
+            diversity, eval_results, eval_values = (
+                pending["diversity"],
+                pending["eval_results"],
+                pending["eval_values"],
+            )
+        exported.clear()
+
+    def snapshot() -> dict[str, Any]:
+        """Everything a resume needs, as tensors and plain values (what a checkpoint holds)."""
+        return {
+            "G": G.state_dict(),
+            "D": D.state_dict(),
+            "G_ema": ema.shadow.state_dict() if ema else {},
+            "opt_g": opt_g.state_dict(),
+            "opt_d": opt_d.state_dict(),
+            "sched_g": sched_g.state_dict(),
+            "sched_d": sched_d.state_dict(),
+            "sampler": sampler.state_dict(),
+            "rng": rng.get_state(),
+            "stats": stats.state_dict(),
+            "step": step,
+            "warmup_done": warmup_done,
+            "elapsed": elapsed,
+            "images": images,
+            "rollbacks": rollbacks,
+            "monitor": {**monitor.state_dict(), "pending": pending_observations()},
+            "config": cfg.to_dict(),
+        }
 
     exported: dict[int, torch.nn.Module] = {}  # step -> export, so a grid and a checkpoint share one
+    step, warmup_done, elapsed, images, rollbacks = 0, 0, 0.0, 0, 0
+    if state is not None:
+        restore(state)
+        elapsed, rollbacks = float(state["elapsed"]), int(state.get("rollbacks", 0))
+    else:
+        save_samples_png(data.all_x[:GRID_SIZE], run_dir / "reals.png", data.info.get("centres"))
+    # where a rollback goes when no checkpoint is on disk yet: the start of this session
+    first_good = copy.deepcopy(snapshot()) if not list_checkpoints(run_dir / "checkpoints") else None
 
     def export() -> torch.nn.Module:
         """A frozen copy of the sampling generator (EMA when on), BN stats recomputed for its weights."""
@@ -168,7 +219,8 @@ def _run(
     grid_z = sample_latent(n_grid, cfg.model.latent_dim, cfg.model.prior, grid_g, device)
     grid_y = (torch.arange(n_grid) % k).to(device) if k else None
 
-    def save_grid(net: torch.nn.Module) -> None:
+    def save_grid(net: torch.nn.Module) -> float:
+        """Write the fixed-latent grid; returns its diversity relative to the real data's."""
         with torch.no_grad():
             x = net(grid_z, grid_y)
         save_samples_png(
@@ -177,33 +229,41 @@ def _run(
             data.info.get("centres"),
             nrow=k if 0 < k <= 16 else None,
         )
+        return mean_pairwise_distance(x) / max(real_diversity, 1e-12)
 
     def checkpoint() -> None:
         pending = stats.state_dict()
-        if all_finite({k: v[0] for k, v in pending.items()}) is not None:
+        if all_finite({k: v[0] for k, v in pending.items()}) is not None or not weights_finite():
             return  # never overwrite a good checkpoint with a diverged state
-        save_checkpoint(
-            run_dir / "checkpoints",
-            step,
-            {
-                "G": G.state_dict(),
-                "D": D.state_dict(),
-                "G_ema": ema.shadow.state_dict() if ema else {},
-                "opt_g": opt_g.state_dict(),
-                "opt_d": opt_d.state_dict(),
-                "sched_g": sched_g.state_dict(),
-                "sched_d": sched_d.state_dict(),
-                "sampler": sampler.state_dict(),
-                "rng": rng.get_state(),
-                "stats": pending,
-                "warmup_done": warmup_done,
-                "elapsed": elapsed,
-                "images": images,
-                "config": cfg.to_dict(),
-            },
-            keep=t.keep_checkpoints,
-        )
+        save_checkpoint(run_dir / "checkpoints", step, snapshot(), keep=t.keep_checkpoints)
         save_pretrained(run_dir / "model", export(), meta)
+
+    def weights_finite() -> bool:
+        return bool(torch.stack([p.detach().float().abs().sum() for p in G.parameters()]).sum().isfinite())
+
+    def roll_back(bad: str, value: float) -> None:
+        """Back to the last good state with lower learning rates, and say so in events.jsonl."""
+        nonlocal rollbacks
+        diverged_at = step
+        good = load_checkpoint(latest_checkpoint(run_dir), device) if first_good is None else first_good
+        rollbacks += 1
+        cfg.optim.lr_g *= m.rollback_lr_factor
+        cfg.optim.lr_d *= m.rollback_lr_factor
+        restore(good)
+        cfg.save_yaml(run_dir / "config.yaml")  # a later --resume keeps the lowered rates
+        writer.truncate_after(step)
+        events.write(
+            diverged_at,
+            "rollback",
+            message=f"{bad} was {value}; rolled back to step {step}, learning rates x{m.rollback_lr_factor}",
+            to_step=step,
+            lr_g=cfg.optim.lr_g,
+            lr_d=cfg.optim.lr_d,
+            rollback=rollbacks,
+        )
+        if bar is not None:
+            bar.n = step
+            bar.refresh()
 
     writer = JsonlWriter(run_dir / "stats.jsonl")
     writer.truncate_after(step)
@@ -218,6 +278,7 @@ def _run(
             # --- one iteration: the warm-up runs D alone, then every phase in turn ----------------
             todo = phases[:1] if warmup_done < cfg.optim.d_warmup else phases
             game.step = step
+            at_tick = (step + 1) % t.log_every == 0 or step + 1 == t.steps
             for i, phase in enumerate(todo):
                 for other in phases:
                     if other.net is not G:  # G keeps grads: its forward may be reused by the G phase
@@ -228,6 +289,8 @@ def _run(
                     loss = sum(term(game) for term in phase.terms)
                     phase.opt.zero_grad(set_to_none=True)
                     loss.backward()
+                    if at_tick and r == phase.repeats - 1:  # once per tick: watch for exploding gradients
+                        stats.report(f"grad_norm/{phase.name}", grad_norm(phase.net.parameters()))
                     phase.opt.step()
                     for hook in phase.after_step:
                         hook()
@@ -243,11 +306,29 @@ def _run(
             sched_g.step()
             sched_d.step()
 
+            # --- evaluation and sample grids (they see the exported sampling generator) ------------
+            if m.eval_every and (step % m.eval_every == 0 or step == t.steps) and weights_finite():
+                t0 = time.perf_counter()
+                eval_results, new_values = evaluator(export(), device)
+                best = evaluator.keep_if_best(eval_results, export(), step)
+                if best is not None:
+                    events.write(
+                        step, "best", message=f"best {best['metric']}.{best['key']} = {best['value']:.4g}"
+                    )
+                eval_values = {**new_values, "eval_s": round(time.perf_counter() - t0, 2)}
+                tick_start += time.perf_counter() - t0  # img/s measures training alone
+            if step % t.sample_every == 0 or step == t.steps:
+                diversity = save_grid(export())
+
             # --- bookkeeping at ticks (the only host syncs) ------------------------------------------
             if step % t.log_every == 0 or step == t.steps:
                 now = time.perf_counter()
                 elapsed += now - tick_start
                 values = stats.flush()
+                bad = all_finite(values)
+                # early samples are naturally alike: judge diversity after the first fifth of the run
+                settled = diversity if step >= t.steps // 5 else None
+                warnings = [] if bad else monitor.check(values, settled, eval_results)
                 last = {
                     "step": step,
                     "kimg": round(images / 1000, 3),
@@ -256,34 +337,45 @@ def _run(
                     "lr_g": sched_g.get_last_lr()[0],
                     "lr_d": sched_d.get_last_lr()[0],
                     **values,
+                    **eval_values,
+                    **({"diversity": round(diversity, 4)} if diversity is not None else {}),
+                    **({"warnings": warnings} if warnings else {}),
                 }
-                writer.write(last)
-                if tb is not None:
-                    for k, v in values.items():
-                        tb.add_scalar(k, v, step)
-                if bar is not None:
-                    bar.set_postfix(
-                        {
-                            k: f"{last[k]:.3g}"
-                            for k in ("img_per_s", "loss/D", "loss/G", "D(x)", "D(G(z))")
-                            if k in last
-                        },
-                        refresh=False,
-                    )
-                bad = all_finite(values)
+                for message in warnings:
+                    events.write(step, "warning", message=message)
+                diversity, eval_results, eval_values = None, None, {}
                 if bad is not None:
+                    if rollbacks < m.max_rollbacks:
+                        roll_back(bad, values[bad])
+                        tick_start, tick_images = time.perf_counter(), 0
+                        continue
+                    writer.write(last)
                     if bar is not None:
                         bar.close()
                     raise GankitError(
-                        f"training diverged at step {step}: {bad} is {values[bad]}",
+                        f"training diverged at step {step}: {bad} is {values[bad]}"
+                        + (f" (after {rollbacks} rollbacks)" if rollbacks else ""),
                         f"the last good checkpoint in {run_dir / 'checkpoints'} is intact; lower the "
                         "learning rates (--lr-g/--lr-d) and train again, or resume with --resume",
                     )
+                writer.write(last)
+                if tb is not None:
+                    for key, v in last.items():
+                        if isinstance(v, float) and key not in ("time_s", "kimg"):
+                            tb.add_scalar(key, v, step)
+                if bar is not None:
+                    shown = {
+                        k: f"{last[k]:.3g}"
+                        for k in ("img_per_s", "loss/D", "loss/G", "D(x)", "D(G(z))")
+                        if k in last
+                    }
+                    shown |= {k.split("/")[1]: f"{v:.3g}" for k, v in last.items() if k.startswith("eval/")}
+                    if monitor.active:
+                        shown["warn"] = ",".join(sorted(monitor.active))
+                    bar.set_postfix(shown, refresh=False)
                 tick_start, tick_images = time.perf_counter(), 0
             if bar is not None:
                 bar.update(1)
-            if step % t.sample_every == 0 or step == t.steps:
-                save_grid(export())
             for cb in callbacks or []:  # a callback returning False stops the run like Ctrl-C
                 if cb(step, last) is False:
                     interrupt.requested = True

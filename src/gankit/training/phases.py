@@ -150,6 +150,15 @@ def d_r1_penalty(game: Game) -> Tensor:
     return 0.5 * game.cfg.loss.r1 * penalty
 
 
+def d_r2_penalty(game: Game) -> Tensor:
+    """R2: the R1 penalty on generated samples (Mescheder, Geiger & Nowozin 2018)."""
+    fake = game.last_fake.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(game.D(fake, game.fake_labels()).sum(), fake, create_graph=True)
+    penalty = grad.pow(2).flatten(1).sum(1).mean()
+    game.stats.report("loss/r2", penalty)
+    return 0.5 * game.cfg.loss.r2 * penalty
+
+
 def g_adversarial(game: Game) -> Tensor:
     fake = game.fake(for_generator=True)
     loss = game.loss.g_loss(game.judge(fake, game.fake_labels()))
@@ -176,6 +185,8 @@ def standard_phases(game: Game, opt_g: torch.optim.Optimizer, opt_d: torch.optim
         d_terms.append(d_gradient_penalty)
     if cfg.loss.r1 > 0:
         d_terms.append(d_r1_penalty)
+    if cfg.loss.r2 > 0:
+        d_terms.append(d_r2_penalty)
     d_after = [clip_weights(game.D, cfg.loss.clip)] if loss.clip_weights else []
     return [
         Phase("D", game.D, opt_d, d_terms, repeats=cfg.optim.n_critic, after_step=d_after),

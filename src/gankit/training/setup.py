@@ -13,6 +13,7 @@ from gankit.errors import GankitError
 from gankit.losses import LOSSES
 from gankit.models import MODELS
 from gankit.nn.init import init_weights
+from gankit.nn.stabilisers import apply_spectral_norm
 
 
 def resolve_config(cfg: Config, data: RealData) -> Config:
@@ -40,15 +41,12 @@ def resolve_config(cfg: Config, data: RealData) -> Config:
     if cfg.optim.optimizer == "auto":
         cfg.optim.optimizer = loss.recommended.get("optim.optimizer", "adam")
     if cfg.model.d_norm == "auto":
-        cfg.model.d_norm = "none" if loss.batchnorm_free else ("batch" if family.name == "dcgan" else "none")
+        batch = family.name == "dcgan" and not loss.batchnorm_free and not cfg.model.spectral_norm
+        cfg.model.d_norm = "batch" if batch else "none"  # SN replaces D's batch norm (Miyato 2018)
     if cfg.model.conditional and data.labels is None:
         raise GankitError(
             f"dataset '{data.name}' has no labels, so it can't train a conditional model",
             "drop --conditional, or use class sub-folders / a 'labels' array",
-        )
-    if cfg.model.pack > 1 and family.name != "mlp":
-        raise GankitError(
-            f"model.pack={cfg.model.pack} is supported by the mlp family only", "set model.pack=1"
         )
     if cfg.model.pack > 1 and cfg.train.batch_size % cfg.model.pack:
         raise GankitError(
@@ -60,8 +58,47 @@ def resolve_config(cfg: Config, data: RealData) -> Config:
         t.sample_every = max(1, t.steps // 10)
     if t.checkpoint_every is None:
         t.checkpoint_every = max(1, t.steps // 4)
+    _resolve_monitor(cfg, data)
     _validate(cfg)
     return cfg
+
+
+def _resolve_monitor(cfg: Config, data: RealData) -> None:
+    from gankit.metrics.evaluation import parse_target
+
+    m = cfg.monitor
+    if m.eval_every is None:
+        # ten evaluations a run, but never more often than every 500 steps: cheap metrics take
+        # about a second, which is < 2% of 500 CPU steps of the smallest models
+        m.eval_every = max(500, cfg.train.steps // 10) if cfg.train.steps >= 500 else 0
+    if m.metrics is None:
+        m.metrics = headline_metric(data)
+    if m.keep_best in (None, ""):
+        m.keep_best = "none"
+    names = [n.strip() for n in (m.metrics or "").split(",") if n.strip()]
+    chosen = [parse_target(name)[0] for name in names]  # unknown names fail now, not mid-run
+    if m.eval_n is None:
+        m.eval_n = max([c.cheap_n or c.default_n for c in chosen], default=1000)
+    if m.keep_best != "none":
+        metric, _, _ = parse_target(m.keep_best)
+        if metric.name not in names:
+            m.metrics = ",".join([*names, metric.name])
+        if not m.eval_every:
+            raise GankitError(
+                "--keep-best needs evaluations during training, but monitor.eval_every is 0",
+                "set --eval-every N",
+            )
+
+
+def headline_metric(data: RealData) -> str:
+    """The cheap metric that says most about this data: modes for toy sets, else an image FD."""
+    if "centres" in data.info:
+        return f"modes_{data.name}"
+    if data.kind != "images":
+        return ""
+    if data.info.get("stacked"):
+        return "modes_stacked_mnist"
+    return "fd_classifier_5k" if data.labels is not None and data.num_classes >= 2 else "fd_random_5k"
 
 
 def _validate(cfg: Config) -> None:
@@ -73,6 +110,8 @@ def _validate(cfg: Config) -> None:
         (0.0 <= cfg.optim.ema < 1.0, "optim.ema must be in [0, 1) (0 turns it off)"),
         (cfg.optim.n_critic >= 1, "optim.n_critic must be >= 1"),
         (cfg.model.pack >= 1, "model.pack must be >= 1"),
+        (cfg.model.mbstd >= 0, "model.mbstd must be >= 0 (0 turns it off)"),
+        (cfg.loss.r1 >= 0 and cfg.loss.r2 >= 0, "loss.r1 and loss.r2 must be >= 0"),
         (
             cfg.model.latent_dim >= 1 and cfg.model.width >= 1 and cfg.model.depth >= 1,
             "model.latent_dim, width and depth must be >= 1",
@@ -86,6 +125,9 @@ def _validate(cfg: Config) -> None:
             cfg.train.log_every >= 1 and cfg.train.sample_every >= 1 and cfg.train.checkpoint_every >= 1,
             "train.log_every, sample_every and checkpoint_every must be >= 1",
         ),
+        (cfg.monitor.eval_every >= 0, "monitor.eval_every must be >= 0 (0 turns it off)"),
+        (cfg.monitor.max_rollbacks >= 0, "monitor.max_rollbacks must be >= 0"),
+        (0 < cfg.monitor.rollback_lr_factor <= 1, "monitor.rollback_lr_factor must be in (0, 1]"),
     ]
     for ok, message in checks:
         if not ok:
@@ -113,6 +155,8 @@ def build_networks(cfg: Config, data: RealData) -> tuple[nn.Module, nn.Module]:
     k = data.num_classes if cfg.model.conditional else 0
     g = init_weights(family.build_generator(cfg.model, data.shape, k), cfg.model.init)
     d = init_weights(family.build_discriminator(cfg.model, data.shape, k, cfg.model.d_norm), cfg.model.init)
+    if cfg.model.spectral_norm:
+        apply_spectral_norm(d)  # after init: it reparametrises the initialised weights
     return g, d
 
 

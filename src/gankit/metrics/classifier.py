@@ -467,6 +467,7 @@ def _load_builtin(dataset: str) -> RealData:
 
 # The bundled labelled datasets at their own resolution: (resolution, num_classes).
 _BUILTIN_SHAPES = {"mnist": (28, 10), "digits": (8, 10)}
+_BUILTIN_SIZES = {"mnist": 5000, "digits": 1797}
 
 
 def get_classifier(
@@ -505,6 +506,8 @@ def get_classifier(
             key = f"{dataset}-{resolution}"
             return _get_or_train(key, dataset, lambda: _load_builtin(dataset), num_classes, 1, device)
         key = f"{dataset}-{_resolution_tag(data.x)}"
+        if len(data) != _BUILTIN_SIZES[dataset]:  # a subset (e.g. a held-out split): its own classifier
+            key += f"-{_data_hash(data)}"
         return _get_or_train(key, dataset, lambda: data, data.num_classes, data.x.shape[1], device)
     if data is None:
         raise GankitError(

@@ -122,54 +122,39 @@ _KINDS = {
     "inception": ("inception", _images, 10000, False),  # asked for by name: needs weights, slow on CPU
 }
 
+# what is computed: (name prefix, description, compute factory, headline, needs class probabilities)
+_PROTOCOLS = [
+    ("fd", "Frechet distance in {} features (FID with inception)", fd, ("fd", "min"), False),
+    (
+        "kid",
+        "kernel distance (KID: cubic kernel, 10 subsets of 1,000) in {} features",
+        kid,
+        ("kid", "min"),
+        False,
+    ),
+    (
+        "prdc",
+        "precision/recall (Kynkaanniemi 2019), density/coverage (Naeem 2020), k=5, in {} features",
+        prdc,
+        ("coverage", "max"),
+        False,
+    ),
+    ("is", "Inception Score (10 splits) from {} class probabilities", is_score, ("is", "max"), True),
+]
+
 for _tag, (_spec, _applies, _n, _default) in _KINDS.items():
-    _k = f"{_n // 1000}k"
-    if _tag != "classifier":  # fd_classifier_5k lives in digits.py (it adds class statistics)
+    for _prefix, _description, _factory, _headline, _needs_logits in _PROTOCOLS:
+        _name = f"{_prefix}_{_tag}_{_n // 1000}k"
+        if _name == "fd_classifier_5k" or (_needs_logits and _tag == "random"):
+            continue  # fd_classifier_5k lives in digits.py (it adds class statistics); random has no classes
         register_metric(
             Metric(
-                f"fd_{_tag}_{_k}",
-                f"Frechet distance in {_spec} features (FID when inception)",
+                _name,
+                _description.format(_spec),
                 _n,
                 _applies,
-                fd(_spec),
-                headline=("fd", "min"),
-                default=_default,
-                cheap_n=1000,
-            )
-        )
-    register_metric(
-        Metric(
-            f"kid_{_tag}_{_k}",
-            f"kernel distance (KID, cubic kernel, 10 subsets of 1,000) in {_spec} features",
-            _n,
-            _applies,
-            kid(_spec),
-            headline=("kid", "min"),
-            default=_default,
-            cheap_n=1000,
-        )
-    )
-    register_metric(
-        Metric(
-            f"prdc_{_tag}_{_k}",
-            f"precision/recall (Kynkaanniemi 2019), density/coverage (Naeem 2020), k=5, {_spec} features",
-            _n,
-            _applies,
-            prdc(_spec),
-            headline=("coverage", "max"),
-            default=_default,
-            cheap_n=1000,
-        )
-    )
-    if _tag != "random":  # IS needs class probabilities
-        register_metric(
-            Metric(
-                f"is_{_tag}_{_k}",
-                f"Inception Score (10 splits) with {_spec} class probabilities",
-                _n,
-                _applies,
-                is_score(_spec),
-                headline=("is", "max"),
+                _factory(_spec),
+                headline=_headline,
                 default=_default,
                 cheap_n=1000,
             )

@@ -149,9 +149,9 @@ def inception_extractor() -> Extractor:
     """torch-fidelity's InceptionV3 (the TF FID network): 2048-d pool3 features and unbiased logits."""
     try:
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-    except ImportError:
+    except ImportError as e:  # not installed, or a dependency of it (torchvision) missing
         raise GankitError(
-            "the inception extractor needs torch-fidelity, which is not installed",
+            f"the inception extractor needs torch-fidelity, which does not import here ({e})",
             'pip install "gankit[inception]", or use --extractor random / classifier:<dataset>',
         ) from None
     path = inception_weights_path()

@@ -25,7 +25,8 @@ class MinibatchStd(nn.Module):
         while b % g:
             g -= 1
         y = h.reshape(g, -1, *h.shape[1:])  # (G, B/G, C, ...): sample i groups with i + B/G, ...
-        y = (y.var(dim=0, unbiased=False) + 1e-8).sqrt()  # (B/G, C, ...)
+        # written out: torch's var over a leading dim is ~10x slower than this on a CPU
+        y = ((y - y.mean(dim=0)).square().mean(dim=0) + 1e-8).sqrt()  # (B/G, C, ...)
         y = y.mean(dim=tuple(range(1, y.ndim)), keepdim=True)  # (B/G, 1, 1, ...)
         y = y.repeat(g, 1, *h.shape[2:])  # (B, 1, ...)
         return torch.cat([h, y], dim=1)

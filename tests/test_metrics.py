@@ -122,14 +122,14 @@ def test_classifier_metrics_on_held_out_digits():
 
 def test_stacked_mnist_modes_and_kl_on_real_stacks():
     real = load_data(DataConfig(name="stacked-mnist"))
-    idx = torch.arange(26_000)
+    idx = torch.arange(10_000)  # 26,000 in the protocol; 10,000 keep the test short
     x, _ = real.batch(idx)
     meta = {"kind": "images", "shape": [3, 28, 28], "data": {"name": "stacked-mnist"}, "model": {}}
     ctx = EvalContext(meta, real, given=(x.float(), None))
     result = compute_metrics(ctx, select_metrics(ctx, ["modes_stacked_mnist"]))["modes_stacked_mnist"]
     assert result["modes"] >= 995
-    assert result["kl"] < 0.1
-    one_mode = x[:1].float().expand(26_000, -1, -1, -1)
+    assert result["kl"] < 0.12  # sampling alone adds ~(1000 - 1) / (2 * 10,000) = 0.05
+    one_mode = x[:1].float().expand(10_000, -1, -1, -1)
     ctx = EvalContext(meta, real, given=(one_mode, None))
     collapsed = compute_metrics(ctx, select_metrics(ctx, ["modes_stacked_mnist"]))["modes_stacked_mnist"]
     assert collapsed["modes"] == 1

@@ -3,6 +3,7 @@
     python benchmarks/modes.py                                   # ring8, grid25 x 5 seeds; stacked x 2
     python benchmarks/modes.py --data grid25 --seeds 2 --recipes default,mbstd
     python benchmarks/modes.py --data stacked-mnist --seeds 2
+    python benchmarks/modes.py --data grid25 --seeds 1 --set train.steps=12000    # any override
 
 Protocols: 2-D mixtures (VEEGAN / PacGAN): 2,500 samples; high quality = within 3 std of the nearest
 centre; a mode is captured when it is the nearest centre of a high-quality sample; reverse KL over
@@ -80,12 +81,14 @@ def main() -> None:
     parser.add_argument("--data", default="ring8,grid25,stacked-mnist")
     parser.add_argument("--seeds", type=int, default=None, help="default: 5 (2-D), 2 (Stacked MNIST)")
     parser.add_argument("--recipes", default="default", help=f"comma-separated, of: {', '.join(RECIPES)}")
+    parser.add_argument("--set", action="append", default=[], help="extra override, e.g. train.steps=9000")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     lines = [
         f"\n## Mode coverage vs published ({date.today()})\n",
         f"{machine()}. Command: `python benchmarks/modes.py --data {args.data} --recipes {args.recipes}"
         + (f" --seeds {args.seeds}" if args.seeds else "")
+        + "".join(f" --set {o}" for o in args.set)
         + "`. Mean ± half-range over seeds 0..n-1; every seed listed.\n",
         "| data | recipe | seeds | modes | high quality % | KL | minutes per run | per seed (modes/HQ%/KL) |",
         "|---|---|---|---|---|---|---|---|",
@@ -94,7 +97,7 @@ def main() -> None:
         for dataset in args.data.split(","):
             for recipe in args.recipes.split(","):
                 seeds = args.seeds or DEFAULT_SEEDS[dataset]
-                rows = [run(dataset, s, RECIPES[recipe], Path(tmp)) for s in range(seeds)]
+                rows = [run(dataset, s, [*RECIPES[recipe], *args.set], Path(tmp)) for s in range(seeds)]
                 hq = [100 * r["hq"] for r in rows if r["hq"] is not None]
                 per_seed = ", ".join(
                     f"{r['modes']}/{100 * r['hq']:.1f}/{r['kl']:.3f}"

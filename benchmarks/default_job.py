@@ -53,11 +53,11 @@ def confident_share(run_dir: Path) -> float:
 def time_to_quality(out: Path, extra: list[str], bar: float, stage: int, max_steps: int) -> dict:
     """Train in stages of ``stage`` steps (resume is exact, the schedule constant), judging after each;
     training minutes (the run's own clock, stats.jsonl) until the confident share reaches ``bar``."""
-    step, history = 0, []
+    step, history, rss = 0, [], 0.0
     while step < max_steps:
         step += stage
         if step == stage:
-            run_job(out, ["--steps", str(step), *extra])
+            rss = run_job(out, ["--steps", str(step), *extra])["peak_rss_mb"]
         else:
             cmd = [sys.executable, "-c", _CHILD, "train", "--resume", str(out), "--steps", str(step)]
             subprocess.run(
@@ -67,8 +67,8 @@ def time_to_quality(out: Path, extra: list[str], bar: float, stage: int, max_ste
         history.append((step, round(minutes, 2), round(confident_share(out), 3)))
         print(out.name, history[-1], flush=True)
         if history[-1][2] >= bar:
-            return {"reached": True, "steps": step, "minutes": minutes, "history": history}
-    return {"reached": False, "steps": step, "minutes": minutes, "history": history}
+            return {"reached": True, "steps": step, "minutes": minutes, "history": history, "rss": rss}
+    return {"reached": False, "steps": step, "minutes": minutes, "history": history, "rss": rss}
 
 
 def judge(run_dir: Path) -> dict:
@@ -146,13 +146,15 @@ def time_to_quality_table(args) -> None:
         f"(bar: >= {args.bar:.0%} of "
         f"2,000 samples classified with confidence >= 0.9; judged every {args.stage:,} steps, at most "
         f"{args.max_steps:,}; minutes are the runs' own training clocks).\n",
-        "| job | reached the bar | steps | training minutes | confident share per judgement (step: share) |",
-        "|---|---|---|---|---|",
+        "| job | reached the bar | steps | training minutes | peak RSS MB | confident share (step: share) |",
+        "|---|---|---|---|---|---|",
     ]
     for name, r in rows.items():
         trail = ", ".join(f"{s}: {c:.2f}" for s, _, c in r["history"])
         reached = "yes" if r["reached"] else "**no**"
-        lines.append(f"| {name} | {reached} | {r['steps']:,} | {r['minutes']:.1f} | {trail} |")
+        lines.append(
+            f"| {name} | {reached} | {r['steps']:,} | {r['minutes']:.1f} | {r['rss']:.0f} | {trail} |"
+        )
     publish("\n".join(lines) + "\n", write=not args.no_write)
 
 

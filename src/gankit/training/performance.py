@@ -42,15 +42,28 @@ def to_channels_last(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
 
+class Compiled(nn.Module):
+    """``torch.compile`` of a network (sharing its parameters); a compiler failure at the first call
+    becomes one line that names the fix instead of a compiler traceback."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.compiled = torch.compile(net, dynamic=False)
+
+    def forward(self, *args):
+        try:
+            return self.compiled(*args)
+        except Exception as e:
+            if not type(e).__module__.startswith(("torch._dynamo", "torch._inductor")):
+                raise
+            raise GankitError(
+                f"--compile failed: {type(e).__name__}: {str(e).strip().splitlines()[0][:200]}",
+                "train without --compile (it needs a working C++ compiler on CPU, Triton on CUDA)",
+            ) from None
+
+
 def compile_net(net: nn.Module) -> nn.Module:
-    """``torch.compile`` a network; the returned module shares its parameters with ``net``."""
-    try:
-        return torch.compile(net, dynamic=False)
-    except Exception as e:  # pragma: no cover - depends on the platform's compiler toolchain
-        raise GankitError(
-            f"torch.compile is not available here: {type(e).__name__}: {e}".splitlines()[0],
-            "train without --compile",
-        ) from None
+    return Compiled(net)
 
 
 def check_precision(precision: str, device: torch.device) -> None:

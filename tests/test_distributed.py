@@ -62,6 +62,7 @@ def test_two_processes_train_like_one_at_twice_the_batch_and_learn(tmp_path):
     torchrun("--resume", str(two), "--steps", "1500", cwd=tmp_path)
     modes = gankit.evaluate(two, metrics=["modes_ring8"], record=False)["modes_ring8"]
     assert state(two)["step"] == 1500
+    print("ring8 after 1,500 steps on 2 processes:", modes)
     assert modes["modes"] >= 6, modes
 
     # resume at another world size (1 process, same global batch): the global position carries over

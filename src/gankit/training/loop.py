@@ -127,7 +127,8 @@ def _run(
     precision = performance.Precision(t.precision, device)
     game.channels_last = performance.use_channels_last(cfg, G, D)
     if game.channels_last:
-        G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+        G.to(memory_format=torch.channels_last)
+        D.to(memory_format=torch.channels_last)
     if t.compile:
         game.G, game.D = performance.compile_net(G), performance.compile_net(D)
     game.G, game.D = distributed.wrap(game.G, device), distributed.wrap(game.D, device)

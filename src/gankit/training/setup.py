@@ -46,13 +46,16 @@ def resolve_config(cfg: Config, data: RealData) -> Config:
             f"dataset '{data.name}' has no labels, so it can't train a conditional model",
             "drop --conditional, or use class sub-folders / a 'labels' array",
         )
-    if cfg.train.batch_size == "auto":  # the largest batch that fits the memory budget (performance.py)
-        from gankit.training.performance import auto_batch_size
+    from gankit.training import performance
 
-        cfg.train.batch_size = auto_batch_size(cfg, data, pick_device(cfg.train.device))
-    from gankit.training.performance import check_precision
-
-    check_precision(cfg.train.precision, pick_device(cfg.train.device))
+    device = pick_device(cfg.train.device)
+    if cfg.train.memory_budget_mb is None:
+        cfg.train.memory_budget_mb = int(performance.memory_budget_mb(cfg, device))
+    if cfg.train.batch_size == "auto":  # the largest batch that fits the memory budget
+        cfg.train.batch_size = performance.auto_batch_size(cfg, data, device)
+    if cfg.train.channels_last is None:  # NHWC for the convolutional families
+        cfg.train.channels_last = data.kind == "images" and family.name != "mlp"
+    performance.check_precision(cfg.train.precision, device)
     if cfg.model.pack > 1 and family.name != "mlp":
         raise GankitError(
             f"model.pack={cfg.model.pack} is supported by the mlp family only", "set model.pack=1"

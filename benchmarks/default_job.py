@@ -3,6 +3,7 @@ with the reference recipe (the PyTorch DCGAN example's: unconditional, BCE, Adam
 for the same steps on the same network in the same run.
 
     python benchmarks/default_job.py            # appends a section to docs/benchmarks.md
+    python benchmarks/default_job.py --time-to-quality   # minutes until each job reaches the bar
 
 Quality is judged by gankit's cached MNIST classifier (held-out accuracy recorded): the share of
 2,000 samples it labels with confidence >= 0.9, the spread of class shares, the classifier FD.
@@ -39,6 +40,37 @@ def run_job(out: Path, extra: list[str]) -> dict:
     return {"minutes": minutes, "peak_rss_mb": int(done.stderr.strip().splitlines()[-1]) / 1024}
 
 
+def confident_share(run_dir: Path) -> float:
+    """Share of 2,000 samples the classifier labels with confidence >= 0.9 (the quality bar's measure)."""
+    import gankit
+    from gankit.metrics.classifier import get_classifier, predict_proba
+
+    x = gankit.load(run_dir).sample(2000, seed=0, raw=True)
+    model, _ = get_classifier("mnist")
+    return float((predict_proba(model, x).max(dim=1).values >= 0.9).float().mean())
+
+
+def time_to_quality(out: Path, extra: list[str], bar: float, stage: int, max_steps: int) -> dict:
+    """Train in stages of ``stage`` steps (resume is exact, the schedule constant), judging after each;
+    training minutes (the run's own clock, stats.jsonl) until the confident share reaches ``bar``."""
+    step, history, rss = 0, [], 0.0
+    while step < max_steps:
+        step += stage
+        if step == stage:
+            rss = run_job(out, ["--steps", str(step), *extra])["peak_rss_mb"]
+        else:
+            cmd = [sys.executable, "-c", _CHILD, "train", "--resume", str(out), "--steps", str(step)]
+            subprocess.run(
+                [*cmd, "--no-progress"], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+        minutes = json.loads((out / "stats.jsonl").read_text().splitlines()[-1])["time_s"] / 60
+        history.append((step, round(minutes, 2), round(confident_share(out), 3)))
+        print(out.name, history[-1], flush=True)
+        if history[-1][2] >= bar:
+            return {"reached": True, "steps": step, "minutes": minutes, "history": history, "rss": rss}
+    return {"reached": False, "steps": step, "minutes": minutes, "history": history, "rss": rss}
+
+
 def judge(run_dir: Path) -> dict:
     import gankit
     from gankit.metrics.classifier import get_classifier, predict_proba
@@ -62,7 +94,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=None, help="override both jobs' steps (default: recipe)")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--time-to-quality", action="store_true", help="minutes until the quality bar")
+    parser.add_argument("--bar", type=float, default=0.8, help="confident share to reach (real digits: 0.90)")
+    parser.add_argument("--stage", type=int, default=1000, help="steps between judgements")
+    parser.add_argument("--max-steps", type=int, default=14000, help="give up after (2x the default's)")
     args = parser.parse_args()
+    if args.time_to_quality:
+        return time_to_quality_table(args)
     steps = ["--steps", str(args.steps)] if args.steps else []
     jobs = {
         "gankit default": steps,
@@ -92,6 +130,32 @@ def main() -> None:
     )
     text = "\n".join(lines)
     publish(text, write=not args.no_write)
+
+
+def time_to_quality_table(args) -> None:
+    jobs = {"gankit default": [], "reference recipe": ["--unconditional", "--set", "optim.ema=0"]}
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, extra in jobs.items():
+            rows[name] = time_to_quality(
+                Path(tmp) / name.replace(" ", "-"), extra, args.bar, args.stage, args.max_steps
+            )
+    lines = [
+        f"\n## Time to quality: `gankit train` vs the reference recipe ({date.today()})\n",
+        f"{machine()}. Command: `python benchmarks/default_job.py --time-to-quality` "
+        f"(bar: >= {args.bar:.0%} of "
+        f"2,000 samples classified with confidence >= 0.9; judged every {args.stage:,} steps, at most "
+        f"{args.max_steps:,}; minutes are the runs' own training clocks).\n",
+        "| job | reached the bar | steps | training minutes | peak RSS MB | confident share (step: share) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in rows.items():
+        trail = ", ".join(f"{s}: {c:.2f}" for s, _, c in r["history"])
+        reached = "yes" if r["reached"] else "**no**"
+        lines.append(
+            f"| {name} | {reached} | {r['steps']:,} | {r['minutes']:.1f} | {r['rss']:.0f} | {trail} |"
+        )
+    publish("\n".join(lines) + "\n", write=not args.no_write)
 
 
 if __name__ == "__main__":

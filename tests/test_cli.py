@@ -107,6 +107,9 @@ ERROR_CASES = [
     (["sample", "/no/such/run", "--out", "x.png"], "not found"),
     (["sample", ".", "--out", "x.png"], "holds no trained model"),
     (["train", "--no-such-flag"], "No such option"),
+    (["train", "--data", "ring8", "--device", "cpu", "--precision", "fp16"], "fp16 needs a CUDA device"),
+    (["train", "--data", "ring8", "--precision", "fp8"], "not a valid option"),
+    (["train", "--data", "ring8", "--batch-size", "lots"], "train.batch_size='lots' is not a valid int"),
 ]
 
 

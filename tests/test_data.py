@@ -70,6 +70,15 @@ def test_batch_sampler_covers_each_epoch_and_resumes():
     assert set(shards[0].tolist()).isdisjoint(shards[1].tolist())
 
 
+def test_rank_shards_make_up_the_single_process_batch():
+    """2 ranks at batch B draw, in order, what 1 process draws at 2B; the position is global."""
+    one = BatchSampler(100, 8, seed=3)
+    two = [BatchSampler(100, 4, seed=3, rank=r, world=2) for r in range(2)]
+    for _ in range(30):  # crosses epochs
+        assert torch.equal(one.next(), torch.cat([s.next() for s in two]))
+    assert one.state_dict() == two[0].state_dict() == two[1].state_dict()
+
+
 def make_folder(root, classes=("cat", "dog"), n=3, size=(20, 12), mode="RGB"):
     for k, name in enumerate(classes):
         (root / name).mkdir(parents=True)

@@ -48,8 +48,22 @@ def train(
     ``gankit.train()`` trains the default (DCGAN on the bundled MNIST); keyword options set config
     fields by name, e.g. ``train(data="ring8", model="mlp", steps=2000, out="runs/ring")``.
     ``resume=RUN_DIR`` continues a run exactly where its last checkpoint left it.
+    Under ``torchrun`` (WORLD_SIZE > 1) every process calls this; they train one model with DDP
+    and rank 0 alone writes the run directory (see training/distributed.py).
     """
+    from gankit.training import distributed
+
+    started = distributed.setup()
+    try:
+        return _train(config, out, runs_dir, resume, overrides, progress, callbacks, options)
+    finally:
+        if started:
+            distributed.teardown()
+
+
+def _train(config, out, runs_dir, resume, overrides, progress, callbacks, options):
     from gankit.data import load_data
+    from gankit.training import distributed
     from gankit.training.checkpoint import latest_checkpoint, load_checkpoint
     from gankit.training.loop import run
     from gankit.training.rundir import claim_out_dir, new_run_dir
@@ -79,25 +93,31 @@ def train(
             raise GankitError(
                 f"{run_dir} already finished its {state['step']} steps", "raise --steps to train it further"
             )
-        cfg.save_yaml(run_dir / "config.yaml")
+        if distributed.is_main():
+            cfg.save_yaml(run_dir / "config.yaml")
         return _finish(run(cfg, data, run_dir, state, progress=progress, callbacks=callbacks))
 
     cfg = make_config(config, overrides, **options)
     data = load_data(cfg.data)
     cfg = resolve_config(cfg, data)
-    run_dir = (
-        claim_out_dir(Path(out))
-        if out is not None
-        else new_run_dir(Path(runs_dir), cfg.model.name, cfg.data.name)
+    run_dir = distributed.from_main(  # rank 0 creates it, the other ranks learn its path
+        lambda: (
+            claim_out_dir(Path(out))
+            if out is not None
+            else new_run_dir(Path(runs_dir), cfg.model.name, cfg.data.name)
+        )
     )
-    cfg.save_yaml(run_dir / "config.yaml")
+    if distributed.is_main():
+        cfg.save_yaml(run_dir / "config.yaml")
     return _finish(run(cfg, data, run_dir, progress=progress, callbacks=callbacks))
 
 
 def _finish(result):
     from gankit.report import write_report
+    from gankit.training import distributed
 
-    write_report(result.run_dir)
+    if distributed.is_main():
+        write_report(result.run_dir)
     return result
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -38,7 +39,9 @@ def train(
     model: str | None = typer.Option(None, "--model", help="Model family (`gankit models`)."),
     loss: str | None = typer.Option(None, "--loss", help="Adversarial loss (`gankit losses`)."),
     steps: int | None = typer.Option(None, "--steps", help="Generator steps."),
-    batch_size: int | None = typer.Option(None, "--batch-size"),
+    batch_size: str | None = typer.Option(
+        None, "--batch-size", help="Per process; 'auto': the largest that fits train.memory_budget_mb."
+    ),
     lr_g: float | None = typer.Option(None, "--lr-g", help="Generator learning rate."),
     lr_d: float | None = typer.Option(None, "--lr-d", help="Discriminator learning rate."),
     n_critic: int | None = typer.Option(None, "--n-critic", help="D steps per G step."),
@@ -50,6 +53,12 @@ def train(
         None, "--conditional/--unconditional", help="Condition on the dataset's labels."
     ),
     device: str | None = typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
+    precision: str | None = typer.Option(
+        None, "--precision", help="fp32 (default), bf16 or fp16 (CUDA) mixed precision via torch.amp."
+    ),
+    compile_: bool | None = typer.Option(
+        None, "--compile/--no-compile", help="torch.compile the networks (slower start, faster steps)."
+    ),
     out: Path | None = typer.Option(None, "--out", help="The run directory (must be new or empty)."),
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where numbered run directories go."),
     resume: Path | None = typer.Option(None, "--resume", help="Continue this run directory exactly."),
@@ -79,6 +88,8 @@ def train(
         width=width,
         conditional=conditional,
         device=device,
+        precision=precision,
+        compile=compile_,
     )
     if resolution is not None:
         options["data.resolution"] = resolution
@@ -93,6 +104,8 @@ def train(
     result = gankit.train(
         config, out=out, runs_dir=runs_dir, resume=resume, overrides=set_, progress=progress, **options
     )
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 alone reports
+        return
     run_dir = result.run_dir
     grids = sorted(run_dir.glob("fakes_*.png"))
     if result.interrupted:

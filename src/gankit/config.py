@@ -72,7 +72,7 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     steps: int | None = None  # generator steps
-    batch_size: int | None = None
+    batch_size: int | Literal["auto"] | None = None  # per process; "auto": largest that fits memory_budget_mb
     seed: int = 0
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     log_every: int = 100  # a tick: stats.jsonl line, progress-bar update
@@ -80,6 +80,10 @@ class TrainConfig:
     checkpoint_every: int | None = None  # auto: 4 per run
     keep_checkpoints: int = 2
     threads: int | None = None  # CPU threads (None: torch's default)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # mixed precision via torch.amp (fp16: CUDA only)
+    compile: bool = False  # torch.compile the networks (opt-in: slow first steps, see docs/benchmarks.md)
+    channels_last: bool | None = None  # NHWC memory layout for conv nets (auto: on for image models)
+    memory_budget_mb: int | None = None  # for batch_size=auto (auto: 80% of free GPU memory; CPU 1,500)
 
 
 @dataclass
@@ -155,6 +159,9 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (Union, types.UnionType):
+        for a in args:  # a literal option spelled "auto" (batch_size) wins over None's "auto"
+            if typing.get_origin(a) is Literal and isinstance(value, str) and value in typing.get_args(a):
+                return value
         auto = value is None or (isinstance(value, str) and value.lower() in ("null", "auto"))
         if auto and type(None) in args:  # None means "auto": filled in by the recipes
             return None

@@ -68,7 +68,10 @@ class BatchSampler:
     """Shuffled epochs of indices, resumable from (epoch, position) alone.
 
     Each epoch's permutation is drawn from a generator seeded by (seed, epoch), so the sampler's
-    whole state is two integers; ``rank``/``world`` give each process its own shard.
+    whole state is two integers. With ``world`` processes the epoch is cut into global batches of
+    ``batch_size * world`` and ``rank`` takes its contiguous slice of each: the ranks' shards are
+    disjoint, their union is exactly what one process at ``batch_size * world`` would draw, and the
+    saved position is global, so a run resumes at another world size.
     """
 
     def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1):
@@ -82,21 +85,23 @@ class BatchSampler:
     def _permutation(self) -> Tensor:
         if self._perm is None:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            self._perm = torch.randperm(self.n, generator=g)[self.rank :: self.world]
+            self._perm = torch.randperm(self.n, generator=g)
         return self._perm
 
     def next(self) -> Tensor:
         """The next batch of indices; batches never straddle epochs, the last partial one is dropped."""
         perm = self._permutation()
-        if self.pos + self.batch_size > len(perm):
-            if self.batch_size > len(perm):  # tiny data: sample with replacement instead
+        size, mine = self.batch_size * self.world, slice(self.rank * self.batch_size, None)
+        if self.pos + size > len(perm):
+            if size > len(perm):  # tiny data: sample with replacement instead
                 g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
                 self.epoch += 1
-                return perm[torch.randint(len(perm), (self.batch_size,), generator=g)]
+                return perm[torch.randint(len(perm), (size,), generator=g)][mine][: self.batch_size]
             self.epoch, self.pos, self._perm = self.epoch + 1, 0, None
             perm = self._permutation()
-        idx = perm[self.pos : self.pos + self.batch_size]
-        self.pos += self.batch_size
+        start = self.pos + self.rank * self.batch_size
+        idx = perm[start : start + self.batch_size]
+        self.pos += size
         return idx
 
     def state_dict(self) -> dict[str, int]:

@@ -21,6 +21,7 @@ from gankit.data import BatchSampler, RealData
 from gankit.errors import GankitError
 from gankit.latent import balanced_labels, sample_latent
 from gankit.pretrained import save_pretrained
+from gankit.training import distributed, performance
 from gankit.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from gankit.training.ema import EMA, standing_stats
 from gankit.training.evaluation import TrainingEvaluator
@@ -117,16 +118,28 @@ def _run(
     sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, factor)
     sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, factor)
     rng = torch.Generator(device).manual_seed(t.seed + 1)
-    sampler = BatchSampler(len(data), t.batch_size, t.seed)
+    sampler = BatchSampler(len(data), t.batch_size, t.seed, distributed.rank(), distributed.world())
     stats = Stats()
     game = Game(cfg, G, D, data, sampler, rng, stats, device)
     phases = standard_phases(game, opt_g, opt_d)
     meta = model_meta(cfg, data)
+    # --- speed and scale (performance.py, distributed.py): the passes call the networks through
+    # channels_last / torch.compile / DDP; G, D stay the plain modules for state, EMA and exports.
+    main, world = distributed.is_main(), distributed.world()
+    precision = performance.Precision(t.precision, device)
+    game.channels_last = performance.use_channels_last(cfg, G, D)
+    if game.channels_last:
+        G.to(memory_format=torch.channels_last)
+        D.to(memory_format=torch.channels_last)
+    if t.compile:
+        game.G, game.D = performance.compile_net(G), performance.compile_net(D)
+    game.G, game.D = distributed.wrap(game.G, device), distributed.wrap(game.D, device)
+    game.rank, game.world = distributed.rank(), world
     m = cfg.monitor
     events = EventLog(run_dir / "events.jsonl")
     real_diversity = mean_pairwise_distance(data.batch(torch.arange(min(len(data), 256), device=device))[0])
     monitor = Monitor(game.loss.probabilistic, 1.0, m.collapse_ticks)  # diversity is relative to real
-    evaluator = TrainingEvaluator(cfg, data, meta, run_dir) if m.eval_every else None
+    evaluator = TrainingEvaluator(cfg, data, meta, run_dir) if m.eval_every and main else None
     # observations made between ticks, reported at the next one (kept in checkpoints for exact resume)
     diversity, eval_results, eval_values = None, None, {}
 
@@ -192,7 +205,7 @@ def _run(
     if state is not None:
         restore(state)
         elapsed, rollbacks = float(state["elapsed"]), int(state.get("rollbacks", 0))
-    else:
+    elif main:
         save_samples_png(data.all_x[:GRID_SIZE], run_dir / "reals.png", data.info.get("centres"))
     # where a rollback goes when no checkpoint is on disk yet: the start of this session
     first_good = copy.deepcopy(snapshot()) if not list_checkpoints(run_dir / "checkpoints") else None
@@ -238,6 +251,9 @@ def _run(
         save_checkpoint(run_dir / "checkpoints", step, snapshot(), keep=t.keep_checkpoints)
         save_pretrained(run_dir / "model", export(), meta)
 
+    def report_grad_norm(phase):
+        return lambda: stats.report(f"grad_norm/{phase.name}", grad_norm(phase.net.parameters()))
+
     def weights_finite() -> bool:
         return bool(torch.stack([p.detach().float().abs().sum() for p in G.parameters()]).sum().isfinite())
 
@@ -250,6 +266,8 @@ def _run(
         cfg.optim.lr_g *= m.rollback_lr_factor
         cfg.optim.lr_d *= m.rollback_lr_factor
         restore(good)
+        if not main:  # every rank rolls back (they all saw the same averaged stats); rank 0 records it
+            return
         cfg.save_yaml(run_dir / "config.yaml")  # a later --resume keeps the lowered rates
         writer.truncate_after(step)
         events.write(
@@ -265,10 +283,13 @@ def _run(
             bar.n = step
             bar.refresh()
 
+    if world > 1:  # each rank its own generator for augmentation/noise (latents come from the shared one)
+        game.local_rng = torch.Generator(device).manual_seed(distributed.local_seed(t.seed, step))
     writer = JsonlWriter(run_dir / "stats.jsonl")
-    writer.truncate_after(step)
-    tb = _tensorboard(run_dir)
-    bar = _progress_bar(progress, step, t.steps)
+    if main:  # only rank 0 writes the run directory
+        writer.truncate_after(step)
+    tb = _tensorboard(run_dir) if main else None
+    bar = _progress_bar(progress and main, step, t.steps)
     last: dict[str, Any] = {}
     interrupted = False
     tick_start, tick_images = time.perf_counter(), 0
@@ -286,15 +307,15 @@ def _run(
                 for r in range(phase.repeats):
                     game.new_repeat()
                     game.keep_graph = r == phase.repeats - 1 and i + 1 < len(todo) and todo[i + 1].net is G
-                    loss = sum(term(game) for term in phase.terms)
+                    with precision.autocast():
+                        loss = sum(term(game) for term in phase.terms)
                     phase.opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if at_tick and r == phase.repeats - 1:  # once per tick: watch for exploding gradients
-                        stats.report(f"grad_norm/{phase.name}", grad_norm(phase.net.parameters()))
-                    phase.opt.step()
+                    watch = at_tick and r == phase.repeats - 1  # once per tick: exploding gradients?
+                    # backward + step (+ fp16 loss scaling), the gradient norm read in between
+                    precision.backward_step(loss, phase.opt, report_grad_norm(phase) if watch else None)
                     for hook in phase.after_step:
                         hook()
-            n_real = t.batch_size * phases[0].repeats
+            n_real = t.batch_size * phases[0].repeats * world  # counts are global under DDP
             images += n_real
             tick_images += n_real
             if len(todo) < len(phases):
@@ -307,7 +328,7 @@ def _run(
             sched_d.step()
 
             # --- evaluation and sample grids (they see the exported sampling generator) ------------
-            if m.eval_every and (step % m.eval_every == 0 or step == t.steps) and weights_finite():
+            if main and m.eval_every and (step % m.eval_every == 0 or step == t.steps) and weights_finite():
                 t0 = time.perf_counter()
                 eval_results, new_values = evaluator(export(), device)
                 best = evaluator.keep_if_best(eval_results, export(), step)
@@ -317,14 +338,15 @@ def _run(
                     )
                 eval_values = {**new_values, "eval_s": round(time.perf_counter() - t0, 2)}
                 tick_start += time.perf_counter() - t0  # img/s measures training alone
-            if step % t.sample_every == 0 or step == t.steps:
+            if main and (step % t.sample_every == 0 or step == t.steps):
                 diversity = save_grid(export())
 
             # --- bookkeeping at ticks (the only host syncs) ------------------------------------------
-            if step % t.log_every == 0 or step == t.steps:
+            tick = step % t.log_every == 0 or step == t.steps
+            if tick:
                 now = time.perf_counter()
                 elapsed += now - tick_start
-                values = stats.flush()
+                values = distributed.mean_stats(stats.flush(), device)
                 bad = all_finite(values)
                 # early samples are naturally alike: judge diversity after the first fifth of the run
                 settled = diversity if step >= t.steps // 5 else None
@@ -341,15 +363,17 @@ def _run(
                     **({"diversity": round(diversity, 4)} if diversity is not None else {}),
                     **({"warnings": warnings} if warnings else {}),
                 }
-                for message in warnings:
-                    events.write(step, "warning", message=message)
+                if main:
+                    for message in warnings:
+                        events.write(step, "warning", message=message)
                 diversity, eval_results, eval_values = None, None, {}
                 if bad is not None:
                     if rollbacks < m.max_rollbacks:
                         roll_back(bad, values[bad])
                         tick_start, tick_images = time.perf_counter(), 0
                         continue
-                    writer.write(last)
+                    if main:
+                        writer.write(last)
                     if bar is not None:
                         bar.close()
                     raise GankitError(
@@ -358,7 +382,8 @@ def _run(
                         f"the last good checkpoint in {run_dir / 'checkpoints'} is intact; lower the "
                         "learning rates (--lr-g/--lr-d) and train again, or resume with --resume",
                     )
-                writer.write(last)
+                if main:
+                    writer.write(last)
                 if tb is not None:
                     for key, v in last.items():
                         if isinstance(v, float) and key not in ("time_s", "kimg"):
@@ -379,9 +404,12 @@ def _run(
             for cb in callbacks or []:  # a callback returning False stops the run like Ctrl-C
                 if cb(step, last) is False:
                     interrupt.requested = True
-            if interrupt.requested or step % t.checkpoint_every == 0 or step == t.steps:
+            stop = interrupt.requested
+            if world > 1:  # ranks stop together, agreeing at ticks only (no per-step sync)
+                stop = tick and distributed.any_rank(stop, device)
+            if main and (stop or step % t.checkpoint_every == 0 or step == t.steps):
                 checkpoint()
-            if interrupt.requested and step < t.steps:
+            if stop and step < t.steps:
                 interrupted = True
                 break
     if bar is not None:

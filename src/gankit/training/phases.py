@@ -58,6 +58,10 @@ class Game:
         self._fake_graph: Tensor | None = None
         self.augment = parse_policy(cfg.loss.augment or "none")
         self.last_fake: Tensor | None = None  # D's fakes of this repeat, for penalty terms
+        # set by the loop for speed and scale (training/performance.py, training/distributed.py)
+        self.channels_last = False  # real batches in NHWC, like the networks
+        self.rank, self.world = 0, 1  # under DDP: this process's slice of each global batch
+        self.local_rng = rng  # augmentation / noise / interpolates: a rank's own generator under DDP
 
     # --- batches -------------------------------------------------------------------------------
     def new_repeat(self) -> None:
@@ -67,7 +71,10 @@ class Game:
         """This repeat's real batch (drawn once, shared by all its terms)."""
         if self._real is None:
             x, y = self.data.batch(self.sampler.next())
-            self._real = (x.to(self.device, non_blocking=True), y.to(self.device) if y is not None else None)
+            x = x.to(self.device, non_blocking=True)
+            if self.channels_last and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            self._real = (x, y.to(self.device) if y is not None else None)
             self._labels = self._real[1]
         return self._real
 
@@ -96,17 +103,23 @@ class Game:
 
     def _generate(self) -> Tensor:
         n = self.cfg.train.batch_size
-        z = sample_latent(n, self.cfg.model.latent_dim, self.cfg.model.prior, self.rng, self.device)
+        # every rank draws the global batch's latents from the shared generator and keeps its slice:
+        # distinct noise per rank, and N ranks at batch B compute what one process does at N*B
+        z = sample_latent(
+            n * self.world, self.cfg.model.latent_dim, self.cfg.model.prior, self.rng, self.device
+        )
+        if self.world > 1:
+            z = z[self.rank * n : (self.rank + 1) * n]
         return self.G(z, self.fake_labels())
 
     # --- discriminator inputs ------------------------------------------------------------------
     def d_input(self, x: Tensor) -> Tensor:
         """DiffAugment, then instance noise (Sonderby et al. 2017), annealed linearly to 0."""
         if self.augment:
-            x = diff_augment(x, self.augment, self.rng)
+            x = diff_augment(x, self.augment, self.local_rng)
         std = self.cfg.loss.instance_noise * max(0.0, 1.0 - self.step / self.cfg.train.steps)
         if std > 0:
-            x = x + std * torch.randn(x.shape, generator=self.rng, device=x.device, dtype=x.dtype)
+            x = x + std * torch.randn(x.shape, generator=self.local_rng, device=x.device, dtype=x.dtype)
         return x
 
     def judge(self, x: Tensor, y: Tensor | None) -> Tensor:
@@ -134,7 +147,7 @@ def d_adversarial(game: Game) -> Tensor:
 def d_gradient_penalty(game: Game) -> Tensor:
     x, y = game.real()
     fake = game.last_fake
-    gp = gradient_penalty(lambda v: game.D(v, y), x, fake, game.rng)
+    gp = gradient_penalty(lambda v: game.D(v, y), x, fake, game.local_rng)
     game.stats.report("loss/gp", gp)
     return game.cfg.loss.gp_weight * gp
 

@@ -48,6 +48,16 @@ def resolve_config(cfg: Config, data: RealData) -> Config:
             f"dataset '{data.name}' has no labels, so it can't train a conditional model",
             "drop --conditional, or use class sub-folders / a 'labels' array",
         )
+    from gankit.training import performance
+
+    device = pick_device(cfg.train.device)
+    if cfg.train.memory_budget_mb is None:
+        cfg.train.memory_budget_mb = int(performance.memory_budget_mb(cfg, device))
+    if cfg.train.batch_size == "auto":  # the largest batch that fits the memory budget
+        cfg.train.batch_size = performance.auto_batch_size(cfg, data, device)
+    if cfg.train.channels_last is None:  # NHWC for the convolutional families
+        cfg.train.channels_last = data.kind == "images" and family.name != "mlp"
+    performance.check_precision(cfg.train.precision, device)
     if cfg.model.pack > 1 and cfg.train.batch_size % cfg.model.pack:
         raise GankitError(
             f"train.batch_size={cfg.train.batch_size} is not a multiple of model.pack={cfg.model.pack}",
@@ -163,12 +173,15 @@ def build_networks(cfg: Config, data: RealData) -> tuple[nn.Module, nn.Module]:
 def build_optimizer(cfg: Config, params, which: str, device: torch.device) -> torch.optim.Optimizer:
     o = cfg.optim
     lr = o.lr_g if which == "G" else o.lr_d
-    # foreach kernels update all tensors of a network in a few launches; fused needs an accelerator
-    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    # fused Adam: the whole update in one pass per tensor (CUDA, and CPU since torch 2.4). Measured on
+    # CPU for a 2M-parameter MLP: fused 0.24 ms/step, for-loop 0.73, foreach 2.5 (on CPU foreach is
+    # a loop of out-of-place ops), so CPU never uses foreach.
+    fused = device.type in ("cuda", "cpu")
+    fast = {"fused": True} if fused else {"foreach": True}
     if o.optimizer == "adam":
         return torch.optim.Adam(params, lr=lr, betas=o.betas_g if which == "G" else o.betas_d, **fast)
     if o.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, foreach=True)
+        return torch.optim.RMSprop(params, lr=lr, foreach=device.type == "cuda")
     raise GankitError(f"unknown optimizer '{o.optimizer}'", "use adam or rmsprop")
 
 

@@ -1,0 +1,505 @@
+"""Speed: `gankit train` against the reference training loops users copy, on the identical network and
+batch, same threads, in one process run.
+
+    python benchmarks/speed.py              # appends a section to docs/benchmarks.md
+    python benchmarks/speed.py --compile    # also times `gankit train --compile`
+
+Cases (MNIST from gankit's bundled 5,000 digits, batch 64):
+- dcgan64: the PyTorch DCGAN example (examples/dcgan/main.py) re-created here: its G and D, BCE on a
+  sigmoid, Adam(2e-4, beta1 0.5), a DataLoader over a Dataset that resizes and normalises each image in
+  __getitem__ (Resize, ToTensor, Normalize(0.5, 0.5)), shuffle, num_workers=2 as the example; per step
+  the example's three `.item()` calls and its log line (written to /dev/null here), sample grids every
+  100 iterations. gankit: `--unconditional --resolution 64 --latent-dim 100 --width 64`, EMA off (so
+  both sides compute the same training step), its default logging.
+- dcgan32: the same at 32x32 (the example's pattern with one block fewer: gankit's dcgan at 32).
+- mlp: PyTorch-GAN's implementations/gan/gan.py loop (G step then D step, numpy latents, fresh
+  target tensors per batch, BCE on a sigmoid, a log line with `.item()` per batch, no loader workers),
+  on gankit's mlp network (`--model mlp --latent-dim 100`: width 512, depth 3).
+
+Rounds alternate reference and gankit (order flipped each round) so load from other processes hits
+both; the table reports medians and the median of per-round ratios. Model GFLOP/s counts the
+reference step's FLOPs (torch.utils.flop_counter) per image, and is compared to a 512x512 fp32 matmul
+timed in the same rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from _report import machine, publish
+from torch import nn
+
+import gankit
+from gankit.data.images import _mnist_arrays
+from gankit.visual import save_samples_png
+
+BATCH = 64
+NZ = 100
+
+
+# --- the reference networks (the PyTorch DCGAN example's, and gankit's mlp in PyTorch-GAN's style) ---
+class RefGenerator(nn.Module):
+    def __init__(self, res: int, nc: int = 1, ngf: int = 64):
+        super().__init__()
+        n = {32: 3, 64: 4}[res]  # up-sampling blocks after the 4x4 projection
+        ch = ngf * 2 ** (n - 1)
+        layers = [nn.ConvTranspose2d(NZ, ch, 4, 1, 0, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)]
+        for _ in range(n - 1):
+            layers += [
+                nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(ch // 2),
+                nn.ReLU(True),
+            ]
+            ch //= 2
+        layers += [nn.ConvTranspose2d(ch, nc, 4, 2, 1, bias=False), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, z):
+        return self.main(z)
+
+
+class RefDiscriminator(nn.Module):
+    def __init__(self, res: int, nc: int = 1, ndf: int = 64):
+        super().__init__()
+        n = {32: 3, 64: 4}[res]
+        layers, ch = [nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)], ndf
+        for _ in range(n - 1):
+            layers += [
+                nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(ch * 2),
+                nn.LeakyReLU(0.2, True),
+            ]
+            ch *= 2
+        layers += [nn.Conv2d(ch, 1, 4, 1, 0, bias=False), nn.Sigmoid()]
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.main(x).view(-1, 1).squeeze(1)
+
+
+def weights_init(m: nn.Module) -> None:
+    name = m.__class__.__name__
+    if name.find("Conv") != -1:
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif name.find("BatchNorm") != -1:
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+class RefMLPGenerator(nn.Module):
+    def __init__(self, width: int = 512, depth: int = 3):
+        super().__init__()
+        layers, fan_in = [], NZ
+        for _ in range(depth):
+            layers += [nn.Linear(fan_in, width), nn.ReLU(inplace=True)]
+            fan_in = width
+        self.model = nn.Sequential(*layers, nn.Linear(fan_in, 784), nn.Tanh())
+
+    def forward(self, z):
+        return self.model(z).view(z.size(0), 1, 28, 28)
+
+
+class RefMLPDiscriminator(nn.Module):
+    def __init__(self, width: int = 512, depth: int = 3):
+        super().__init__()
+        layers, fan_in = [], 784
+        for _ in range(depth):
+            layers += [nn.Linear(fan_in, width), nn.LeakyReLU(0.2, inplace=True)]
+            fan_in = width
+        self.model = nn.Sequential(*layers, nn.Linear(fan_in, 1), nn.Sigmoid())
+
+    def forward(self, img):
+        return self.model(img.view(img.size(0), -1))
+
+
+# --- the reference input pipeline: per-image transforms in a Dataset, a DataLoader --------------------
+class MNISTWithTransforms(torch.utils.data.Dataset):
+    """Resize(res) -> ToTensor -> Normalize((0.5,), (0.5,)), one image at a time, as torchvision does."""
+
+    def __init__(self, res: int):
+        x, y = _mnist_arrays()
+        self.images = np.clip(np.rint(x), 0, 255).astype(np.uint8)  # (N, 1, 28, 28), like the PNG files
+        self.labels, self.res = y, res
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        img = torch.from_numpy(self.images[i]).float()  # (1, 28, 28) in [0, 255]
+        if img.shape[-1] != self.res:  # Resize: bilinear with antialiasing (PIL's)
+            img = F.interpolate(img[None], size=(self.res, self.res), mode="bilinear", antialias=True)[0]
+            img = img.round().clamp(0, 255)  # PIL resizes 8-bit images
+        img = img / 255.0  # ToTensor
+        return (img - 0.5) / 0.5, int(self.labels[i])  # Normalize
+
+
+def loader(res: int, workers: int) -> torch.utils.data.DataLoader:
+    return torch.utils.data.DataLoader(
+        MNISTWithTransforms(res), batch_size=BATCH, shuffle=True, num_workers=workers
+    )
+
+
+def batches(dl):
+    while True:  # epochs, as `for epoch in range(niter): for i, data in enumerate(dataloader)`
+        yield from dl
+
+
+# --- the reference loops ------------------------------------------------------------------------------
+class DCGANReference:
+    def __init__(self, res: int, workers: int, out: Path):
+        torch.manual_seed(0)
+        self.G, self.D = RefGenerator(res), RefDiscriminator(res)
+        self.G.apply(weights_init)
+        self.D.apply(weights_init)
+        self.criterion = nn.BCELoss()
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.fixed_noise = torch.randn(BATCH, NZ, 1, 1)
+        self.data = batches(loader(res, workers))
+        self.out, self.i = out, 0
+        self.log = open(os.devnull, "w")  # noqa: SIM115 - the example prints one line per step
+
+    def step(self, real_cpu: torch.Tensor | None = None) -> None:
+        if real_cpu is None:
+            real_cpu = next(self.data)[0]
+        G, D, criterion = self.G, self.D, self.criterion
+        # (1) Update D network: maximize log(D(x)) + log(1 - D(G(z)))
+        D.zero_grad()
+        b = real_cpu.size(0)
+        label = torch.full((b,), 1.0, dtype=real_cpu.dtype)
+        output = D(real_cpu)
+        err_d_real = criterion(output, label)
+        err_d_real.backward()
+        d_x = output.mean().item()
+        noise = torch.randn(b, NZ, 1, 1)
+        fake = G(noise)
+        label.fill_(0.0)
+        output = D(fake.detach())
+        err_d_fake = criterion(output, label)
+        err_d_fake.backward()
+        d_g_z1 = output.mean().item()
+        err_d = err_d_real + err_d_fake
+        self.opt_d.step()
+        # (2) Update G network: maximize log(D(G(z)))
+        G.zero_grad()
+        label.fill_(1.0)
+        output = D(fake)
+        err_g = criterion(output, label)
+        err_g.backward()
+        d_g_z2 = output.mean().item()
+        self.opt_g.step()
+        print(
+            f"[0/25][{self.i}/79] Loss_D: {err_d.item():.4f} Loss_G: {err_g.item():.4f} "
+            f"D(x): {d_x:.4f} D(G(z)): {d_g_z1:.4f} / {d_g_z2:.4f}",
+            file=self.log,
+        )
+        if self.i % 100 == 0:
+            save_samples_png(real_cpu, self.out / "real_samples.png")
+            fake = G(self.fixed_noise)
+            save_samples_png(fake.detach(), self.out / f"fake_samples_{self.i:03d}.png")
+        self.i += 1
+
+
+class VanillaGANReference:
+    """PyTorch-GAN's gan.py loop (G step first, numpy latents, Variable-era tensors, a print per batch)."""
+
+    def __init__(self, workers: int, out: Path):
+        torch.manual_seed(0)
+        np.random.seed(0)
+        self.G, self.D = RefMLPGenerator(), RefMLPDiscriminator()
+        self.loss = nn.BCELoss()
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.data = batches(loader(28, workers))
+        self.out, self.i = out, 0
+        self.log = open(os.devnull, "w")  # noqa: SIM115
+
+    def step(self) -> None:
+        imgs, _ = next(self.data)
+        valid = torch.FloatTensor(imgs.size(0), 1).fill_(1.0)
+        fake = torch.FloatTensor(imgs.size(0), 1).fill_(0.0)
+        real_imgs = imgs.type(torch.FloatTensor)
+        self.opt_g.zero_grad()
+        z = torch.FloatTensor(np.random.normal(0, 1, (imgs.shape[0], NZ)))
+        gen_imgs = self.G(z)
+        g_loss = self.loss(self.D(gen_imgs), valid)
+        g_loss.backward()
+        self.opt_g.step()
+        self.opt_d.zero_grad()
+        real_loss = self.loss(self.D(real_imgs), valid)
+        fake_loss = self.loss(self.D(gen_imgs.detach()), fake)
+        d_loss = (real_loss + fake_loss) / 2
+        d_loss.backward()
+        self.opt_d.step()
+        print(
+            f"[Epoch 0/200] [Batch {self.i}/79] [D loss: {d_loss.item():f}] [G loss: {g_loss.item():f}]",
+            file=self.log,
+        )
+        if self.i % 400 == 0:
+            save_samples_png(gen_imgs.data[:25], self.out / f"{self.i}.png")
+        self.i += 1
+
+
+# --- measuring -------------------------------------------------------------------------------------
+CASES = {
+    "dcgan64": dict(model="dcgan", resolution=64, width=64, ref="dcgan"),
+    "dcgan32": dict(model="dcgan", resolution=32, width=64, ref="dcgan"),
+    "mlp": dict(model="mlp", resolution=None, width=512, ref="mlp"),
+}
+
+
+def time_reference(case: str, steps: int, warmup: int, workers: int, out: Path) -> float:
+    c = CASES[case]
+    ref = (
+        DCGANReference(c["resolution"], workers, out) if c["ref"] == "dcgan" else VanillaGANReference(0, out)
+    )
+    for _ in range(warmup):
+        ref.step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        ref.step()
+    return steps * BATCH / (time.perf_counter() - t0)
+
+
+def gankit_options(case: str, steps: int, compile_: bool) -> dict:
+    c = CASES[case]
+    options = dict(
+        data="mnist",
+        model=c["model"],
+        conditional=False,
+        latent_dim=NZ,
+        width=c["width"],
+        batch_size=BATCH,
+        steps=steps,
+        threads=torch.get_num_threads(),
+        compile=compile_,
+        overrides=["optim.ema=0", "train.sample_every=100", "train.checkpoint_every=100000"],
+    )
+    if c["resolution"]:
+        options["overrides"].append(f"data.resolution={c['resolution']}")
+    return options
+
+
+def time_gankit(case: str, steps: int, warmup: int, out: Path, compile_: bool = False) -> tuple[float, float]:
+    """img/s over steps warmup+1 .. warmup+steps (the last step's grid/checkpoint/report excluded),
+    and the seconds the warm-up took (compilation, with --compile)."""
+    marks: dict[int, float] = {}
+    t_start = time.perf_counter()
+
+    def clock(step: int, _last) -> None:
+        if step in (warmup, warmup + steps):
+            marks[step] = time.perf_counter()
+
+    gankit.train(out=out, callbacks=[clock], **gankit_options(case, warmup + steps + 1, compile_))
+    return steps * BATCH / (marks[warmup + steps] - marks[warmup]), marks[warmup] - t_start
+
+
+def matmul_gflops(n: int = 512, seconds: float = 0.5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    best = 0.0
+    for _ in range(3):
+        reps, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds / 3:
+            torch.mm(a, b)
+            reps += 1
+        best = max(best, 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+def step_flops(case: str, out: Path) -> tuple[float, float]:
+    """FLOPs per training image: the reference step as the example runs it, and gankit's step."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    c = CASES[case]
+    if c["ref"] == "dcgan":
+        ref = DCGANReference(c["resolution"], 0, out)
+        ref.i = 1  # no sample grid inside the counted step
+        x = torch.randn(BATCH, 1, c["resolution"], c["resolution"])
+        with FlopCounterMode(display=False) as fc:
+            ref.step(x)
+    else:
+        ref = VanillaGANReference(0, out)
+        ref.i = 1
+        with FlopCounterMode(display=False) as fc:
+            ref.step()
+    ref_flops = fc.get_total_flops() / BATCH
+
+    from gankit.data import load_data
+    from gankit.training.setup import resolve_config
+
+    counted: dict[str, float] = {}
+    options = gankit_options(case, 3, False)
+    cfg = gankit.make_config(None, options.pop("overrides"), **options)
+    cfg = resolve_config(cfg, load_data(cfg.data))
+
+    def counter(step, _last):
+        if step == 1:
+            counted["mode"] = FlopCounterMode(display=False)
+            counted["mode"].__enter__()
+        elif step == 2:
+            counted["mode"].__exit__(None, None, None)
+            counted["flops"] = counted["mode"].get_total_flops() / BATCH
+
+    gankit.train(cfg, out=out / "flops", callbacks=[counter])
+    return ref_flops, counted["flops"]
+
+
+def bookkeeping_share(out: Path, steps: int = 7000, scale: int = 35) -> dict:
+    """Share of the default job's wall time spent on ticks, sample grids, checkpoints and the report.
+
+    Runs the default job for steps/scale steps with its events compressed by the same factor (70 log
+    ticks, 10 grids, 4 checkpoints), times every step; the excess of each step over the median step is
+    bookkeeping (or noise from other processes, so this over-estimates), and the default job's wall
+    time is estimated as `steps` median steps plus that excess."""
+    n = steps // scale
+    times: list[float] = []
+    gankit.train(
+        out=out,
+        steps=n,
+        callbacks=[lambda step, _last: times.append(time.perf_counter())],
+        overrides=[
+            f"train.log_every={100 // scale or 1}",
+            f"train.sample_every={n // 10}",
+            f"train.checkpoint_every={n // 4}",
+        ],
+    )
+    end = time.perf_counter()
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    median = statistics.median(gaps)
+    excess = sum(g - median for g in gaps) + (end - times[-1])  # + final checkpoint and report
+    total = steps * median + excess
+    return {"share": excess / total, "excess_s": excess, "job_min": total / 60}
+
+
+def check_identical_networks(case: str) -> None:
+    from gankit.data import load_data
+    from gankit.training.setup import build_networks, resolve_config
+
+    c = CASES[case]
+    options = gankit_options(case, 1, False)
+    cfg = gankit.make_config(None, options.pop("overrides"), **options)
+    cfg = resolve_config(cfg, load_data(cfg.data))
+    g, d = build_networks(cfg, load_data(cfg.data))
+    if c["ref"] == "dcgan":
+        rg, rd = RefGenerator(c["resolution"]), RefDiscriminator(c["resolution"])
+    else:
+        rg, rd = RefMLPGenerator(), RefMLPDiscriminator()
+    for mine, theirs in ((g, rg), (d, rd)):
+        a = [tuple(p.shape) for p in mine.parameters()]
+        b = [tuple(p.shape) for p in theirs.parameters()]
+        assert a == b, f"{case}: gankit's network differs from the reference's: {a} vs {b}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cases", default="dcgan64,dcgan32,mlp")
+    parser.add_argument("--workers", type=int, default=2, help="reference DataLoader workers (example: 2)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--compile", action="store_true", help="also time gankit train --compile")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    budget = {"dcgan64": (10, 2), "dcgan32": (40, 4), "mlp": (400, 20)}  # measured steps, warm-up steps
+    rows, matmuls = {}, []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for case in args.cases.split(","):
+            check_identical_networks(case)
+            steps, warmup = budget[case]
+            ref_rates, gk_rates, ratios = [], [], []
+            for r in range(args.rounds):
+                matmuls.append(matmul_gflops())
+                order = ["ref", "gankit"] if r % 2 == 0 else ["gankit", "ref"]
+                got = {}
+                for side in order:
+                    out = tmp / f"{case}-{side}-{r}"
+                    out.mkdir()
+                    if side == "ref":
+                        got[side] = time_reference(case, steps, warmup, args.workers, out)
+                    else:
+                        got[side] = time_gankit(case, steps, warmup, out)[0]
+                ref_rates.append(got["ref"])
+                gk_rates.append(got["gankit"])
+                ratios.append(got["gankit"] / got["ref"])
+                print(case, r, {k: round(v, 1) for k, v in got.items()}, flush=True)
+            ref_flops, gk_flops = step_flops(case, tmp / f"{case}-flops")
+            row = dict(
+                ref=statistics.median(ref_rates),
+                gankit=statistics.median(gk_rates),
+                ratio=statistics.median(ratios),
+                ref_flops=ref_flops,
+                gk_flops=gk_flops,
+            )
+            if args.compile and case.startswith("dcgan"):
+                out = tmp / f"{case}-compile"
+                out.mkdir()
+                row["compiled"], row["compile_s"] = time_gankit(case, steps, warmup + 3, out, compile_=True)
+                row["compiled_ratio"] = row["compiled"] / row["ref"]
+            rows[case] = row
+            print(case, row, flush=True)
+        book = bookkeeping_share(tmp / "bookkeeping")
+        print("bookkeeping", book, flush=True)
+    matmul = statistics.median(matmuls)
+    big = matmul_gflops(2048, 1.0)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    publish(report(rows, matmul, big, rss, book, args), write=not args.no_write)
+
+
+def report(rows: dict, matmul: float, big: float, rss: float, book: dict, args) -> str:
+    buf = io.StringIO()
+    w = buf.write
+    w(f"\n## Speed: `gankit train` vs the reference loops ({date.today()})\n\n")
+    w(f"{machine()}. Command: `python benchmarks/speed.py{' --compile' if args.compile else ''}` ")
+    w(f"({args.rounds} alternating rounds, medians; reference DataLoader workers: {args.workers}).\n")
+    w(f"512x512 fp32 matmul in the same rounds: {matmul:.0f} GFLOP/s (2048x2048: {big:.0f}).\n\n")
+    w("| case | reference img/s | gankit img/s | ratio | model GFLOP/s (ref / gankit) | of matmul |\n")
+    w("|---|---|---|---|---|---|\n")
+    names = {
+        "dcgan64": "DCGAN 64x64 (example)",
+        "dcgan32": "DCGAN 32x32",
+        "mlp": "mlp 28x28 (PyTorch-GAN gan.py)",
+    }
+    for case, r in rows.items():
+        ref_g, gk_g = r["ref"] * r["ref_flops"] / 1e9, r["gankit"] * r["ref_flops"] / 1e9
+        w(f"| {names[case]} | {r['ref']:.1f} | {r['gankit']:.1f} | **{r['ratio']:.2f}x** | ")
+        w(f"{ref_g:.0f} / {gk_g:.0f} | {ref_g / matmul:.0%} / {gk_g / matmul:.0%} |\n")
+    w("\nModel GFLOP/s = the reference step's FLOPs per image (torch.utils.flop_counter) x img/s, for both ")
+    w("sides. FLOPs per image, reference / gankit's own step: ")
+    w(", ".join(f"{c} {r['ref_flops'] / 1e9:.3f} / {r['gk_flops'] / 1e9:.3f} G" for c, r in rows.items()))
+    w(" (gankit skips D's weight gradients in G's phase; it computes the same updates).\n")
+    compiled = {c: r for c, r in rows.items() if "compiled" in r}
+    if compiled:
+        w("\n`--compile` (torch.compile, after warm-up): ")
+        w(
+            ", ".join(
+                f"{c} {r['compiled']:.1f} img/s = {r['compiled_ratio']:.2f}x the reference "
+                f"(warm-up incl. compilation {r['compile_s']:.0f} s)"
+                for c, r in compiled.items()
+            )
+        )
+        w(".\n")
+    w(
+        f"\nBookkeeping of the default job (`gankit train`: 70 log ticks, 10 sample grids with standing "
+        f"statistics, 4 checkpoints + exports, the report): {book['share']:.1%} of its wall time "
+        f"({book['excess_s']:.1f} s of an estimated {book['job_min']:.1f} min; measured on a compressed run, "
+        "noise counted as overhead).\n"
+    )
+    w(f"\nPeak RSS of the benchmark process: {rss:.0f} MB.\n")
+    return buf.getvalue()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

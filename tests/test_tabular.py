@@ -30,9 +30,9 @@ def mixed_table(n=240, seed=0) -> pd.DataFrame:
             "flag": rng.random(n) < 0.5,
             "flag_gaps": pd.array(np.where(hole(0.2), None, rng.random(n) < 0.5), dtype="boolean"),
             "day": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 1000, n), unit="D"),
-            "moment": (pd.Timestamp("2021-03-04") + pd.to_timedelta(rng.integers(0, 10**6, n), unit="s")).where(
-                ~hole(0.25)
-            ),
+            "moment": (
+                pd.Timestamp("2021-03-04") + pd.to_timedelta(rng.integers(0, 10**6, n), unit="s")
+            ).where(~hole(0.25)),
             "size": pd.Categorical(rng.choice(["S", "M", "L"], n)),
         }
     )
@@ -139,8 +139,9 @@ def test_save_load_gives_the_same_samples(fitted, tmp_path):
     ]
     loaded = TabularGAN.load(tmp_path / "model")
     pd.testing.assert_frame_equal(loaded.sample(300, seed=7), gan.sample(300, seed=7))
+    east = {"shop": "east"}
     pd.testing.assert_frame_equal(
-        loaded.sample(30, seed=3, conditions={"shop": "east"}), gan.sample(30, seed=3, conditions={"shop": "east"})
+        loaded.sample(30, seed=3, conditions=east), gan.sample(30, seed=3, conditions=east)
     )
     assert not gan.sample(50, seed=1).equals(gan.sample(50, seed=2))
     with pytest.raises(GankitError, match="not a tabular model"):
@@ -194,7 +195,8 @@ def test_builtin_tables_load():
 def test_cli_fit_sample_evaluate(tmp_path, capsys):
     csv = tmp_path / "table.csv"
     correlated_table(n=120).assign(when=pd.Timestamp("2024-01-01")).to_csv(csv, index=False)
-    main(["tabular", "fit", str(csv), "--discrete", "band,shop", "--epochs", "2", "--out", str(tmp_path / "m")])
+    main(["tabular", "fit", str(csv), "--discrete", "band,shop", "--epochs", "2",
+          "--out", str(tmp_path / "m")])  # fmt: skip
     main(["tabular", "sample", str(tmp_path / "m"), "-n", "40", "--out", str(tmp_path / "s.csv"),
           "--condition", "shop=east"])  # fmt: skip
     synth = pd.read_csv(tmp_path / "s.csv")
@@ -211,7 +213,7 @@ def test_cli_fit_sample_evaluate(tmp_path, capsys):
     "args, message",
     [
         (["tabular", "fit", "missing.csv", "--out", "m"], "not found: missing.csv"),
-        (["tabular", "fit", "{csv}", "--discrete", "nope", "--out", "m"], "column 'nope' is not in the table"),
+        (["tabular", "fit", "{csv}", "--discrete", "nope", "--out", "m"], "'nope' is not in the table"),
         (["tabular", "fit", "{empty}", "--out", "m"], "empty table"),
         (["tabular", "sample", "{csv}", "--out", "s.csv"], "is not a tabular model"),
     ],

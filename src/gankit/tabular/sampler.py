@@ -58,7 +58,7 @@ class CondSampler:
                 counts.append(len(rows))
                 order.append(rows)
         counts_t = torch.tensor(counts, dtype=torch.float64)
-        self.counts = counts_t.to(self.device)
+        self.counts = counts_t.float().to(self.device)  # float32: MPS has no float64
         self.starts = (torch.cumsum(counts_t, 0) - counts_t).long().to(self.device)
         self.order = torch.from_numpy(np.concatenate(order)).long().to(self.device)
 
@@ -90,7 +90,7 @@ class CondSampler:
     def real_rows(self, col: Tensor, cat: Tensor, g: torch.Generator | None = None) -> Tensor:
         """One random real row id per (column, category)."""
         k = torch.tensor(self.cond_offsets, device=self.device)[col] + cat
-        u = torch.rand(len(k), device=self.device, generator=g, dtype=torch.float64)
+        u = torch.rand(len(k), device=self.device, generator=g)
         pick = (u * self.counts[k]).long().clamp_max((self.counts[k] - 1).clamp_min(0).long())
         return self.order[self.starts[k] + pick]
 

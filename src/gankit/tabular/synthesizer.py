@@ -299,6 +299,8 @@ def _matches(series, value):
         return series.isna()
     if value == MISSING:
         return series.isna()
+    if not isinstance(value, (float, str, bool, int)):  # a timestamp
+        return (series == value).fillna(False).astype(bool)
     if isinstance(value, float):
         return np.isclose(series.astype(float), value, rtol=1e-9, atol=1e-9) & series.notna()
     return series.map(lambda x: not _isna(x) and _plain(x) == value).astype(bool)

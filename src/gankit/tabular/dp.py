@@ -66,8 +66,10 @@ class DPCritic:
                 cond, _, _ = g.sampler.rows_cond(real)
             else:
                 cond = torch.zeros(len(real), 0, device=dev)
+            g.G.eval()  # batch-norm statistics must not record conditions read off private rows
             with torch.no_grad():
                 _, fake = g.fake(cond)
+            g.G.train()
             x_real, x_fake = torch.cat([real, cond], 1), torch.cat([fake, cond], 1)
             alpha = torch.rand(len(real), 1, device=dev)
             params = {k: p.detach() for k, p in D.named_parameters()}

@@ -24,6 +24,10 @@ app = typer.Typer(
 )
 _state = {"debug": False}
 
+from gankit.tabular.cli import app as _tabular_app  # noqa: E402  (typer only; pandas loads inside commands)
+
+app.add_typer(_tabular_app, name="tabular")
+
 
 @app.callback()
 def _root(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks.")) -> None:

@@ -1,0 +1,187 @@
+"""``gankit tabular ...``: fit, sample, evaluate and list tables. Heavy imports stay inside commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from gankit.errors import GankitError
+
+app = typer.Typer(no_args_is_help=True, help="Synthetic tables: fit a CTGAN-class model, sample, evaluate.")
+
+
+def read_table(path: str | Path):
+    """A CSV or parquet file, or the name of a built-in table, as a DataFrame."""
+    import pandas as pd
+
+    p = Path(path)
+    if not p.exists():
+        from gankit.tabular.datasets import TABLES
+
+        if str(path) in TABLES:
+            return TABLES.get(str(path)).load()
+        raise GankitError(
+            f"not found: {p}",
+            f"pass a .csv or .parquet file, or a built-in table ({', '.join(TABLES.names())})",
+        )
+    try:
+        if p.suffix.lower() in (".parquet", ".pq"):
+            df = pd.read_parquet(p)
+        elif p.suffix.lower() in (".csv", ".txt", ".gz"):
+            df = pd.read_csv(p)
+        else:
+            raise GankitError(f"can't read '{p.suffix or p.name}'", "pass a .csv or .parquet file")
+    except GankitError:
+        raise
+    except ImportError as e:
+        raise GankitError(
+            f"reading {p.name} needs {e.name}", "pip install pyarrow, or convert to CSV"
+        ) from None
+    except Exception as e:
+        raise GankitError(f"{p} is not a readable table ({type(e).__name__})", "check the file") from None
+    if len(df) == 0 or len(df.columns) == 0:
+        raise GankitError(f"{p} holds an empty table", "give a file with a header and at least one row")
+    return _parse_dates(df)
+
+
+def _parse_dates(df):
+    """CSV text columns that are all ISO dates (2024-01-31, 2024-01-31T12:00) become datetimes."""
+    import pandas as pd
+
+    for c in df.columns:
+        s = df[c]
+        if s.dtype == object and s.notna().any():
+            text = s.dropna().astype(str)
+            if text.str.match(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$").all():
+                df[c] = pd.to_datetime(s, format="ISO8601")
+    return df
+
+
+def write_table(df, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() in (".parquet", ".pq"):
+        df.to_parquet(out, index=False)
+    else:
+        df.to_csv(out, index=False)
+
+
+def _columns(text: str | None) -> list[str] | None:
+    return [c.strip() for c in text.split(",") if c.strip()] if text else None
+
+
+def _metadata(path: Path | None) -> dict | None:
+    if path is None:
+        return None
+    if not path.is_file():
+        raise GankitError(f"not found: {path}", "pass an SDV-style metadata .json or .yaml file")
+    import yaml
+
+    try:
+        md = yaml.safe_load(path.read_text())  # JSON is YAML
+    except yaml.YAMLError:
+        raise GankitError(f"{path} is not valid JSON/YAML", "fix the metadata file") from None
+    if not isinstance(md, dict) or not isinstance(md.get("columns"), dict):
+        raise GankitError(
+            f"{path} has no 'columns' mapping", 'write {"columns": {"age": {"sdtype": "numerical"}}}'
+        )
+    return md
+
+
+@app.command()
+def fit(
+    data: str = typer.Argument(
+        ..., help="A .csv/.parquet file or a built-in table (`gankit tabular datasets`)."
+    ),
+    out: Path = typer.Option(..., "--out", help="Model directory to write."),
+    discrete: str | None = typer.Option(
+        None, "--discrete", help="Discrete columns, e.g. a,b (added to inferred)."
+    ),
+    metadata: Path | None = typer.Option(None, "--metadata", help="SDV-style column types (.json/.yaml)."),
+    epochs: int = typer.Option(300, "--epochs"),
+    batch_size: int | None = typer.Option(None, "--batch-size"),
+    dp_epsilon: float | None = typer.Option(
+        None, "--dp-epsilon", help="Train the critic with DP-SGD to this ε."
+    ),
+    dp_delta: float | None = typer.Option(None, "--dp-delta", help="DP δ (default 1 / (10 × rows))."),
+    device: str = typer.Option("auto", "--device"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Fit a synthesizer to a table and save it (config.json, transformer.json, model.safetensors)."""
+    from gankit.tabular.datasets import TABLES
+    from gankit.tabular.synthesizer import TabularGAN
+
+    df = read_table(data)
+    columns = _columns(discrete)
+    if columns is None and data in TABLES and not Path(data).exists():
+        columns = list(TABLES.get(data).discrete)
+    gan = TabularGAN(epochs=epochs, batch_size=batch_size, dp_epsilon=dp_epsilon, dp_delta=dp_delta,
+                     device=device, seed=seed)  # fmt: skip
+    gan.fit(df, discrete_columns=columns, metadata=_metadata(metadata))
+    gan.save(out)
+    typer.echo(f"model:   {out}  ({len(df)} rows, {len(df.columns)} columns, {gan.result.seconds:.1f} s)")
+    if gan.dp_epsilon_spent is not None:
+        typer.echo(
+            f"privacy: ε = {gan.dp_epsilon_spent:.3f} spent (asked {dp_epsilon}), δ = {gan.dp_delta:.2e}"
+        )
+    typer.echo(f"next:    gankit tabular sample {out} -n {len(df)} --out synth.csv")
+
+
+@app.command()
+def sample(
+    model: Path = typer.Argument(..., help="A directory written by `gankit tabular fit`."),
+    n: int = typer.Option(1000, "-n", help="Rows to generate."),
+    out: Path = typer.Option(..., "--out", help=".csv or .parquet"),
+    condition: list[str] = typer.Option([], "--condition", help="col=value (repeatable)."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Generate rows, optionally with columns fixed to values."""
+    from gankit.tabular.synthesizer import TabularGAN
+
+    if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise GankitError(f"can't write '{out.suffix or out.name}'", "use --out with .csv or .parquet")
+    conditions = {}
+    for c in condition:
+        if "=" not in c:
+            raise GankitError(f"--condition '{c}' is not col=value", "e.g. --condition species=setosa")
+        k, v = c.split("=", 1)
+        conditions[k.strip()] = v.strip()
+    gan = TabularGAN.load(model)
+    write_table(gan.sample(n, conditions=conditions or None, seed=seed), out)
+    typer.echo(f"wrote {n} rows to {out}")
+
+
+@app.command()
+def evaluate(
+    real: str = typer.Argument(..., help="The real table (.csv/.parquet or a built-in name)."),
+    synthetic: Path = typer.Argument(..., help="The synthetic table."),
+    target: str | None = typer.Option(None, "--target", help="Column to predict for ML efficacy."),
+    holdout: Path | None = typer.Option(
+        None, "--holdout", help="Real rows kept out of fit: clean test + baseline."
+    ),
+    discrete: str | None = typer.Option(None, "--discrete", help="Discrete columns, e.g. a,b."),
+    metadata: Path | None = typer.Option(None, "--metadata", help="SDV-style column types (.json/.yaml)."),
+    out: Path = typer.Option(
+        Path("tabular-report"), "--out", help="Directory for report.json + report.html."
+    ),
+) -> None:
+    """Quality (sdmetrics), ML efficacy and privacy of a synthetic table; JSON + HTML report."""
+    from gankit.tabular.report import evaluate as run
+    from gankit.tabular.report import summary, write_report
+
+    real_df, synth_df = read_table(real), read_table(synthetic)
+    hold_df = read_table(holdout) if holdout is not None else None
+    result = run(real_df, synth_df, target=target, holdout=hold_df, discrete_columns=_columns(discrete),
+                 metadata=_metadata(metadata))  # fmt: skip
+    json_path, html_path = write_report(result, real_df, synth_df, out)
+    typer.echo(summary(result))
+    typer.echo(f"report:  {html_path}  ({json_path.name} beside it)")
+
+
+@app.command()
+def datasets() -> None:
+    """List the built-in tables."""
+    from gankit.tabular.datasets import TABLES
+
+    for name, t in TABLES.items():
+        typer.echo(f"{name:14s} target={t.target:10s} {t.description}")

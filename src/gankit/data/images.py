@@ -165,6 +165,8 @@ register_dataset(
         size=100_000,
         num_classes=1000,
         default_model="dcgan",
-        recipes={"dcgan": {**_MNIST_DCGAN, "model.conditional": False}},  # 1,000 modes: no label shortcut
+        # unconditional (1,000 modes: no label shortcut) and PacGAN-2, measured on seed 0: 999 modes,
+        # KL 0.231 in 3.7 min, against 997 / 0.251 / 6.0 min unpacked (docs/benchmarks.md)
+        recipes={"dcgan": {**_MNIST_DCGAN, "model.conditional": False, "model.pack": 2}},
     )
 )

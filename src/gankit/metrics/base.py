@@ -146,7 +146,7 @@ class Metric:
     cheap_n: int | None = None  # sample count when monitoring during training
 
 
-METRICS: Registry[Metric] = Registry("metric", "gankit metrics")
+METRICS: Registry[Metric] = Registry("metric", "metrics")
 
 
 def register_metric(metric: Metric) -> Metric:

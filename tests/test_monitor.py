@@ -117,6 +117,9 @@ def test_exploding_gradients_and_class_collapse_warn():
     for _ in range(4):
         assert m.check({"grad_norm/D": 1.0}) == []
     assert m.check({"grad_norm/D": 100.0})[0].startswith("exploding_gradients")
+    # slow growth (x1.1 per tick, x100 over the run) is a sharpening discriminator, not an explosion
+    slow = Monitor(probabilistic=True, real_diversity=1.0)
+    assert all(slow.check({"grad_norm/G": 1.1**i}) == [] for i in range(50))
     shares = {"fd_classifier_5k": {"class_shares": [0.91] + [0.01] * 9}}
     assert m.check({}, eval_results=shares)[0].startswith("class_collapse")
     even = {"fd_classifier_5k": {"class_shares": [0.1] * 10}}

@@ -19,7 +19,7 @@ class TabularModelConfig:
     latent_dim: int = 128
     g_dims: tuple[int, ...] = (256, 256)
     d_dims: tuple[int, ...] = (256, 256)
-    pac: int = 10
+    pac: int = 2
     dropout: float = 0.5
 
 

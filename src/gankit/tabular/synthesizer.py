@@ -34,8 +34,8 @@ class TabularGAN:
     table gets several steps per epoch rather than CTGAN's one. ``pac=2`` rather than CTGAN's 10: with
     10 rows per pack a batch of 50 gives the critic only 5 judgements per step; measured at 300 epochs,
     3 seeds, pac 2 raised sdmetrics quality on every bundled table (iris 0.71 -> 0.85, wine 0.74 ->
-    0.86, autompg 0.79 -> 0.88, breast-cancer 0.80 -> 0.86; docs/benchmarks.md). ``dp_epsilon`` trains the critic with
-    DP-SGD (see :mod:`gankit.tabular.dp`); ``fit`` then sets ``dp_epsilon_spent``.
+    0.86, autompg 0.79 -> 0.88, breast-cancer 0.80 -> 0.86; docs/benchmarks.md). ``dp_epsilon`` trains
+    the critic with DP-SGD (see :mod:`gankit.tabular.dp`); ``fit`` then sets ``dp_epsilon_spent``.
     """
 
     def __init__(

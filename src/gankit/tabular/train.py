@@ -19,6 +19,7 @@ from gankit.tabular.model import CondLayout, Critic, Generator, SpanLayout, acti
 from gankit.tabular.sampler import CondSampler
 from gankit.tabular.transformer import Span
 from gankit.training.ema import EMA, standing_stats
+from gankit.training.performance import fast_optimizer_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,9 @@ class Game:
         self.G, self.D, self.data, self.sampler, self.spans, self.s = G, D, data, sampler, spans, s
         self.device = data.device
         # CTGAN's optimiser settings: Adam(2e-4, betas (0.5, 0.9), weight decay 1e-6)
-        self.opt_g = torch.optim.Adam(
-            G.parameters(), lr=s.lr_g, betas=(0.5, 0.9), weight_decay=1e-6, foreach=True
-        )
-        self.opt_d = torch.optim.Adam(
-            D.parameters(), lr=s.lr_d, betas=(0.5, 0.9), weight_decay=1e-6, foreach=True
-        )
+        fast = fast_optimizer_kwargs(self.device)
+        self.opt_g = torch.optim.Adam(G.parameters(), lr=s.lr_g, betas=(0.5, 0.9), weight_decay=1e-6, **fast)
+        self.opt_d = torch.optim.Adam(D.parameters(), lr=s.lr_d, betas=(0.5, 0.9), weight_decay=1e-6, **fast)
         self.layout = SpanLayout(spans, self.device)
         self.cond_layout = CondLayout(sampler.data_offsets, sampler.sizes, self.device)
         self.keep_fakes = False  # set by the loop on the last critic repeat: the G step reuses its fakes

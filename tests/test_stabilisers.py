@@ -64,3 +64,40 @@ def test_pack_samples_groups_consecutive_samples():
     assert packed.tolist()[1] == [4.0, 5.0, 6.0, 7.0] and y.tolist() == [0, 1, 2]
     with pytest.raises(ValueError, match="divisible"):
         pack_samples(x[:5], None, 2)
+
+
+def _r1_game(reg_every: int):
+    from gankit.data import BatchSampler
+    from gankit.training.phases import Game, d_adversarial, d_r1_penalty
+    from gankit.training.stats import Stats
+
+    data = tiny_data((2,))
+    cfg = tiny_config("mlp")
+    cfg.loss.r1, cfg.loss.reg_every = 2.0, reg_every
+    cfg = resolve_config(cfg, data)
+    torch.manual_seed(0)
+    G, D = build_networks(cfg, data)
+    rng = torch.Generator().manual_seed(1)
+    game = Game(cfg, G, D, data, BatchSampler(len(data), 8, 0), rng, Stats(), torch.device("cpu"))
+    return game, d_adversarial, d_r1_penalty
+
+
+def test_r1_differentiates_the_adversarial_forward_and_lazy_steps_scale_it():
+    game, adversarial, r1 = _r1_game(reg_every=1)
+    game.new_repeat()
+    adversarial(game)
+    shared = r1(game)  # from the adversarial term's forward pass
+    x, y = game.real()
+    x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(game.D(x, y).sum(), x)
+    assert shared.item() == pytest.approx(0.5 * 2.0 * grad.pow(2).sum(1).mean().item(), rel=1e-5)
+
+    lazy, adversarial, r1 = _r1_game(reg_every=4)
+    values = []
+    for step in range(8):
+        lazy.step = step
+        lazy.new_repeat()
+        adversarial(lazy)
+        values.append(r1(lazy).item())
+    assert [v > 0 for v in values] == [True, False, False, False] * 2
+    assert values[0] == pytest.approx(4 * shared.item(), rel=1e-5)  # weight x reg_every on its steps

@@ -50,6 +50,8 @@ class LossConfig:
     clip: float = 0.01  # wasserstein: critic weights are clipped to [-clip, clip]
     r1: float | None = None  # weight gamma of the R1 penalty gamma/2 E||grad D(x_real)||^2 (Mescheder 2018)
     r2: float | None = None  # the same penalty on generated samples (R2)
+    # lazy regularisation (Karras et al. 2020): R1/R2 on every k-th iteration, weighted by k
+    reg_every: int = 1
     label_smoothing: float = 0.0  # one-sided: real targets become 1 - s (minimax, nonsat, lsgan)
     instance_noise: float = 0.0  # std of Gaussian noise added to D's inputs, annealed to 0
     augment: str | None = None  # DiffAugment policy for D's inputs, e.g. "translation,cutout" ("none": off)

@@ -58,6 +58,7 @@ class Game:
         self._fake_graph: Tensor | None = None
         self.augment = parse_policy(cfg.loss.augment or "none")
         self.last_fake: Tensor | None = None  # D's fakes of this repeat, for penalty terms
+        self.real_scored: tuple[Tensor, Tensor] | None = None  # (real input, D's scores), for R1
         # set by the loop for speed and scale (training/performance.py, training/distributed.py)
         self.channels_last = False  # real batches in NHWC, like the networks
         self.rank, self.world = 0, 1  # under DDP: this process's slice of each global batch
@@ -66,6 +67,12 @@ class Game:
     # --- batches -------------------------------------------------------------------------------
     def new_repeat(self) -> None:
         self._real = None
+        self.real_scored = None
+
+    def regularise_now(self) -> bool:
+        """Is this iteration one of the lazy R1/R2 ones? (Counted in generator steps, so a resumed run
+        regularises on the same steps as an uninterrupted one.)"""
+        return self.step % self.cfg.loss.reg_every == 0
 
     def real(self) -> tuple[Tensor, Tensor | None]:
         """This repeat's real batch (drawn once, shared by all its terms)."""
@@ -130,7 +137,12 @@ class Game:
 def d_adversarial(game: Game) -> Tensor:
     x, y = game.real()
     fake = game.fake()
+    r1 = game.cfg.loss.r1 > 0 and game.regularise_now()
+    if r1:  # R1 differentiates this very forward pass instead of running D on the reals again
+        x = x.detach().requires_grad_(True)
     real_out, fake_out = game.judge(x, y), game.judge(fake, game.fake_labels())
+    if r1:
+        game.real_scored = (x, real_out)
     loss = game.loss.d_loss(real_out, fake_out, game.cfg.loss.label_smoothing)
     s = game.stats
     s.report("loss/D", loss)
@@ -155,21 +167,29 @@ def d_gradient_penalty(game: Game) -> Tensor:
 def d_r1_penalty(game: Game) -> Tensor:
     """R1: gamma/2 E||grad_x D(x)||^2 on real data, which makes the game converge locally instead of
     circling the equilibrium (Mescheder, Geiger & Nowozin 2018)."""
-    x, y = game.real()
-    x = x.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(game.D(x, y).sum(), x, create_graph=True)
+    if not game.regularise_now():
+        return torch.zeros((), device=game.device)
+    if game.real_scored is not None:  # D's scores of the reals from the adversarial term
+        x, out = game.real_scored
+    else:
+        x, y = game.real()
+        x = x.detach().requires_grad_(True)
+        out = game.D(x, y)
+    (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
     penalty = grad.pow(2).flatten(1).sum(1).mean()
     game.stats.report("loss/r1", penalty)
-    return 0.5 * game.cfg.loss.r1 * penalty
+    return 0.5 * game.cfg.loss.r1 * game.cfg.loss.reg_every * penalty
 
 
 def d_r2_penalty(game: Game) -> Tensor:
     """R2: the R1 penalty on generated samples (Mescheder, Geiger & Nowozin 2018)."""
+    if not game.regularise_now():
+        return torch.zeros((), device=game.device)
     fake = game.last_fake.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(game.D(fake, game.fake_labels()).sum(), fake, create_graph=True)
     penalty = grad.pow(2).flatten(1).sum(1).mean()
     game.stats.report("loss/r2", penalty)
-    return 0.5 * game.cfg.loss.r2 * penalty
+    return 0.5 * game.cfg.loss.r2 * game.cfg.loss.reg_every * penalty
 
 
 def g_adversarial(game: Game) -> Tensor:

@@ -123,6 +123,7 @@ def _validate(cfg: Config) -> None:
         (cfg.model.pack >= 1, "model.pack must be >= 1"),
         (cfg.model.mbstd >= 0, "model.mbstd must be >= 0 (0 turns it off)"),
         (cfg.loss.r1 >= 0 and cfg.loss.r2 >= 0, "loss.r1 and loss.r2 must be >= 0"),
+        (cfg.loss.reg_every >= 1, "loss.reg_every must be >= 1 (1: R1/R2 on every step)"),
         (
             cfg.model.latent_dim >= 1 and cfg.model.width >= 1 and cfg.model.depth >= 1,
             "model.latent_dim, width and depth must be >= 1",

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from gankit.cli import main
 from gankit.errors import GankitError
@@ -227,3 +228,14 @@ def test_cli_errors_are_one_line(args, message, tmp_path, capsys):
         main(args)
     err = capsys.readouterr().err
     assert e.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_mask_dropout_matches_dropout_in_distribution():
+    from gankit.tabular.model import MaskDropout
+
+    torch.manual_seed(0)
+    layer, x = MaskDropout(0.5), torch.ones(200, 500)
+    out = layer(x)
+    assert set(out.unique().tolist()) == {0.0, 2.0}  # kept units are scaled by 1 / (1 - p)
+    assert abs((out == 0).float().mean().item() - 0.5) < 0.01 and abs(out.mean().item() - 1.0) < 0.02
+    assert torch.equal(layer.eval()(x), x)

@@ -166,7 +166,8 @@ def d_gradient_penalty(game: Game) -> Tensor:
 
 def d_r1_penalty(game: Game) -> Tensor:
     """R1: gamma/2 E||grad_x D(x)||^2 on real data, which makes the game converge locally instead of
-    circling the equilibrium (Mescheder, Geiger & Nowozin 2018)."""
+    circling the equilibrium (Mescheder, Geiger & Nowozin 2018). The gradient is taken with respect
+    to the un-augmented reals, through DiffAugment when it is on (as StyleGAN2-ADA does)."""
     if not game.regularise_now():
         return torch.zeros((), device=game.device)
     if game.real_scored is not None:  # D's scores of the reals from the adversarial term

@@ -14,8 +14,12 @@ from gankit.metrics.toy import mode_stats
 # The Wasserstein losses do not keep all 8 modes in such a budget (measured: wasserstein 4, wgan-gp 1
 # at 3,000 steps; docs/benchmarks.md), so they are not tested for learning here; their contract test
 # checks a finite step.
+# The original minimax (saturating) loss drops one ring mode at some budgets on some CPUs (measured on
+# 2026-11-25: 4,000 steps 7 modes / 52% high quality, 6,000: 8 / 66%, 8,000: 7 / 81%), so it must
+# find 7 of 8; an untrained generator finds 0-1.
 RING8_BUDGET = {"nonsat": 12000, "minimax": 4000, "hinge": 4000, "lsgan": 4000}
 RING8_HQ = {"nonsat": 0.9, "minimax": 0.3, "hinge": 0.3, "lsgan": 0.3}
+RING8_MODES = {"nonsat": 8, "minimax": 7, "hinge": 8, "lsgan": 8}
 
 
 @pytest.mark.slow
@@ -25,7 +29,7 @@ def test_each_loss_finds_the_8_modes_of_ring8(loss, tmp_path):
     gan = gankit.load(run.run_dir)
     info = gan.meta["data"]
     stats = mode_stats(gan.sample(2500, seed=0).numpy(), info["centres"], info["std"])
-    assert stats["modes"] == 8, stats
+    assert stats["modes"] >= RING8_MODES[loss], stats
     assert stats["high_quality"] >= RING8_HQ[loss], stats
 
 

@@ -168,14 +168,9 @@ def d_r1_penalty(game: Game) -> Tensor:
     """R1: gamma/2 E||grad_x D(x)||^2 on real data, which makes the game converge locally instead of
     circling the equilibrium (Mescheder, Geiger & Nowozin 2018). The gradient is taken with respect
     to the un-augmented reals, through DiffAugment when it is on (as StyleGAN2-ADA does)."""
-    if not game.regularise_now():
+    if game.real_scored is None:  # set by d_adversarial on the (lazy) regularisation steps
         return torch.zeros((), device=game.device)
-    if game.real_scored is not None:  # D's scores of the reals from the adversarial term
-        x, out = game.real_scored
-    else:
-        x, y = game.real()
-        x = x.detach().requires_grad_(True)
-        out = game.D(x, y)
+    x, out = game.real_scored  # D's scores of the reals from the adversarial term
     (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
     penalty = grad.pow(2).flatten(1).sum(1).mean()
     game.stats.report("loss/r1", penalty)

@@ -14,7 +14,7 @@ from gankit.losses import LOSSES
 from gankit.models import MODELS
 from gankit.nn.init import init_weights
 from gankit.nn.stabilisers import apply_spectral_norm
-from gankit.training.performance import fast_optimizer_kwargs
+from gankit.training import performance
 
 
 def resolve_config(cfg: Config, data: RealData) -> Config:
@@ -49,8 +49,6 @@ def resolve_config(cfg: Config, data: RealData) -> Config:
             f"dataset '{data.name}' has no labels, so it can't train a conditional model",
             "drop --conditional, or use class sub-folders / a 'labels' array",
         )
-    from gankit.training import performance
-
     device = pick_device(cfg.train.device)
     if cfg.train.memory_budget_mb is None:
         cfg.train.memory_budget_mb = int(performance.memory_budget_mb(cfg, device))
@@ -175,7 +173,7 @@ def build_networks(cfg: Config, data: RealData) -> tuple[nn.Module, nn.Module]:
 def build_optimizer(cfg: Config, params, which: str, device: torch.device) -> torch.optim.Optimizer:
     o = cfg.optim
     lr = o.lr_g if which == "G" else o.lr_d
-    fast = fast_optimizer_kwargs(device)
+    fast = performance.fast_optimizer_kwargs(device)
     if o.optimizer == "adam":
         return torch.optim.Adam(params, lr=lr, betas=o.betas_g if which == "G" else o.betas_d, **fast)
     if o.optimizer == "rmsprop":

@@ -177,3 +177,25 @@ def test_unknown_extractor_and_metric_are_named():
         get_extractor("vgg", None, 3)
     with pytest.raises(gankit.GankitError, match="fd_classifier_5k"):  # did you mean ...
         parse_target("fd_clasifier_5k")
+
+
+def test_stacked_mode_stats_splits_kl_into_channel_imbalance_and_dependence():
+    from gankit.metrics.digits import stacked_mode_stats
+
+    g = torch.Generator().manual_seed(0)
+    n = 26_000
+    uniform = stacked_mode_stats(torch.randint(1000, (n,), generator=g))
+    assert uniform["modes"] == 1000 and uniform["kl"] < 0.03  # counting noise only (~999 / 2n)
+    assert max(uniform["channel_kl"]) < 0.002
+    # channel 0 holds only digits 0-4: log 2 nats of imbalance there; independent channels add nothing
+    skewed = torch.randint(5, (n,), generator=g) * 100 + torch.randint(100, (n,), generator=g)
+    stats = stacked_mode_stats(skewed)
+    assert stats["modes"] == 500
+    assert stats["channel_kl"][0] == pytest.approx(math.log(2), abs=0.01)
+    assert stats["kl"] == pytest.approx(sum(stats["channel_kl"]), abs=0.03)
+    assert sum(stats["channel_shares"][0][5:]) == 0
+    # all three channels show the same digit: balanced channels, all of the KL is dependence
+    d = torch.randint(10, (n,), generator=g)
+    same = stacked_mode_stats(d * 111)
+    assert same["modes"] == 10 and max(same["channel_kl"]) < 0.002
+    assert same["kl"] == pytest.approx(math.log(100), abs=0.01)

@@ -120,6 +120,10 @@ def test_exploding_gradients_and_class_collapse_warn():
     # slow growth (x1.1 per tick, x100 over the run) is a sharpening discriminator, not an explosion
     slow = Monitor(probabilistic=True, real_diversity=1.0)
     assert all(slow.check({"grad_norm/G": 1.1**i}) == [] for i in range(50))
+    # the game engaging after a quiet start (grid25: 0.2 -> 7 over 8 ticks) is not an explosion
+    engaging = Monitor(probabilistic=True, real_diversity=1.0)
+    ramp = [0.2] * 10 + [0.7, 2.1, 1.2, 1.7, 2.5, 2.4, 1.9, 7.4, 9.6]
+    assert all(engaging.check({"grad_norm/G": v}) == [] for v in ramp)
     shares = {"fd_classifier_5k": {"class_shares": [0.91] + [0.01] * 9}}
     assert m.check({}, eval_results=shares)[0].startswith("class_collapse")
     even = {"fd_classifier_5k": {"class_shares": [0.1] * 10}}

@@ -199,3 +199,16 @@ def test_stacked_mode_stats_splits_kl_into_channel_imbalance_and_dependence():
     same = stacked_mode_stats(d * 111)
     assert same["modes"] == 10 and max(same["channel_kl"]) < 0.002
     assert same["kl"] == pytest.approx(math.log(100), abs=0.01)
+
+
+def test_mode_spread_tells_narrow_modes_from_faithful_ones():
+    from gankit.data.toy import grid25_centres, mixture
+    from gankit.metrics.toy import mode_stats
+
+    centres = grid25_centres()
+    faithful = mode_stats(mixture("grid25", centres, 0.05, n=2500, seed=3).x.numpy(), centres.numpy(), 0.05)
+    narrow = mode_stats(mixture("grid25", centres, 0.02, n=2500, seed=3).x.numpy(), centres.numpy(), 0.05)
+    assert faithful["spread"] == pytest.approx(1.38, abs=0.05)
+    assert faithful["high_quality"] == pytest.approx(1 - math.exp(-4.5), abs=0.006)
+    # modes at 40% of the data's width: every sample high quality, and the spread says why
+    assert narrow["high_quality"] == 1.0 and narrow["spread"] == pytest.approx(0.4 * 1.41, abs=0.05)

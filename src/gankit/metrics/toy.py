@@ -4,6 +4,11 @@ A sample is high quality when it lies within 3 standard deviations of its neares
 is captured when it is the nearest centre of at least one high-quality sample; reverse KL is
 KL(p_gen || uniform) over the modes, p_gen being the share of high-quality samples at each mode
 (as in PacGAN's evaluation code).
+
+High quality rewards blobs tighter than the data: a generator that shrinks every mode to its centre
+scores 100%, while the real mixture itself scores 1 - e^-4.5 = 98.9%. ``spread`` shows which it is:
+the root-mean-square distance of the high-quality samples to their centre in units of std, 1.38 for
+the real data (a 2-D Gaussian within 3 std); below that, the generator's modes are too narrow.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ def mode_stats(points: np.ndarray, centres: np.ndarray, std: float, threshold: f
     hq = dmin < threshold * std  # NaN points compare False: never high quality
     counts = np.bincount(nearest[hq], minlength=len(centres))
     total = counts.sum()
+    spread = float(np.sqrt((dmin[hq] ** 2).mean()) / std) if hq.any() else float("nan")
     if total:
         p = counts[counts > 0] / total
         reverse_kl = float((p * np.log(p * len(centres))).sum())
@@ -33,6 +39,7 @@ def mode_stats(points: np.ndarray, centres: np.ndarray, std: float, threshold: f
         "num_modes": len(centres),
         "high_quality": float(hq.mean()),
         "reverse_kl": reverse_kl,
+        "spread": spread,
         "counts": counts.tolist(),
     }
 

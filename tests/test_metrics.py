@@ -186,7 +186,11 @@ def test_stacked_mode_stats_splits_kl_into_channel_imbalance_and_dependence():
     n = 26_000
     uniform = stacked_mode_stats(torch.randint(1000, (n,), generator=g))
     assert uniform["modes"] == 1000 and uniform["kl"] < 0.03  # counting noise only (~999 / 2n)
-    assert max(uniform["channel_kl"]) < 0.002
+    assert max(uniform["channel_kl"]) < 0.002 and "confident_share" not in uniform
+    confidence = torch.full((n, 3), 0.95)
+    confidence[: n // 4, 1] = 0.5  # a quarter of channel 1's digits illegible
+    legible = stacked_mode_stats(torch.randint(1000, (n,), generator=g), confidence)
+    assert legible["confident_share"] == pytest.approx(1 - 1 / 12)
     # channel 0 holds only digits 0-4: log 2 nats of imbalance there; independent channels add nothing
     skewed = torch.randint(5, (n,), generator=g) * 100 + torch.randint(100, (n,), generator=g)
     stats = stacked_mode_stats(skewed)

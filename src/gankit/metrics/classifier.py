@@ -323,10 +323,11 @@ def predict_proba(model: DigitClassifier, x: Tensor, batch_size: int = 500) -> T
 
 
 @torch.no_grad()
-def classify_stacked(model: DigitClassifier, x: Tensor, batch_size: int = 500) -> Tensor:
-    """Stacked-MNIST labels d1*100 + d2*10 + d3 (Metz et al. 2017): the digit classifier read per channel.
+def read_stacked(model: DigitClassifier, x: Tensor, batch_size: int = 500) -> tuple[Tensor, Tensor]:
+    """Stacked-MNIST labels d1*100 + d2*10 + d3 (Metz et al. 2017), the digit classifier read per
+    channel, and the classifier's confidence in each channel's digit.
 
-    ``x`` is (B, 3, H, W); returns (B,) int64 on the CPU.
+    ``x`` is (B, 3, H, W); returns labels (B,) int64 and confidences (B, 3), both on the CPU.
     """
     if x.ndim != 4 or x.shape[1] != 3:
         raise GankitError(
@@ -334,8 +335,15 @@ def classify_stacked(model: DigitClassifier, x: Tensor, batch_size: int = 500) -
             "pass 3-channel stacked digits",
         )
     b, _, h, w = x.shape
-    digits = predict_logits(model, x.reshape(b * 3, 1, h, w), batch_size * 3).argmax(1).reshape(b, 3)
-    return digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
+    probs = predict_logits(model, x.reshape(b * 3, 1, h, w), batch_size * 3).softmax(dim=1)
+    confidence, digits = probs.max(dim=1)
+    digits = digits.reshape(b, 3)
+    return digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2], confidence.reshape(b, 3)
+
+
+def classify_stacked(model: DigitClassifier, x: Tensor, batch_size: int = 500) -> Tensor:
+    """Stacked-MNIST labels d1*100 + d2*10 + d3 of images (B, 3, H, W): see :func:`read_stacked`."""
+    return read_stacked(model, x, batch_size)[0]
 
 
 # ----------------------------------------------------------------------------------------------- cache

@@ -84,39 +84,34 @@ def as_row(result: dict, minutes: float | None = None) -> dict:
     }
 
 
-def real_reference(dataset: str, seeds: int) -> dict:
+def real_reference(dataset: str, seeds: int) -> list[dict]:
     """The real distribution through the same metric: what a perfect generator scores.
 
     2-D mixtures: fresh draws of 2,500 points (within 3 std of a centre holds for 1 - e^-4.5 = 98.9%
     of a 2-D Gaussian's mass, so high quality tops out there; the measure is scale-free, so ring8 and
-    grid25 draws with the same seeds score alike). Stacked MNIST: 26,000 stacked real
-    digits (the bundled digits the classifier was trained on); the KL floor comes from counting
-    1,000 cells with 26,000 samples (about 999 / (2 x 26,000) = 0.019).
+    grid25 draws with the same seeds score alike). Stacked MNIST: 26,000 stacked real digits (the
+    bundled digits the classifier was trained on); the KL floor comes from counting 1,000 cells with
+    26,000 samples (about 999 / (2 x 26,000) = 0.019).
     """
     from gankit.config import DataConfig
+
+    if dataset == "stacked-mnist":
+        from gankit.data.images import load_stacked_mnist
+        from gankit.metrics.classifier import get_classifier, read_stacked
+        from gankit.metrics.digits import stacked_mode_stats
+
+        draws = [load_stacked_mnist(DataConfig(dataset), size=26_000, seed=10_000 + s) for s in range(seeds)]
+        model, _ = get_classifier("stacked-mnist", draws[0])
+        return [as_row(stacked_mode_stats(*read_stacked(model, d.all_x))) for d in draws]
+
     from gankit.data import load_data
+    from gankit.data.toy import mixture
+    from gankit.metrics.toy import mode_stats
 
-    real = load_data(DataConfig(dataset))
-    rows = []
-    for s in range(seeds):
-        if dataset == "stacked-mnist":
-            from gankit.data.images import load_stacked_mnist
-            from gankit.metrics.classifier import get_classifier, read_stacked
-            from gankit.metrics.digits import stacked_mode_stats
-
-            draw = load_stacked_mnist(DataConfig(dataset), size=26_000, seed=10_000 + s)
-            model, _ = get_classifier("stacked-mnist", draw)
-            stats = stacked_mode_stats(*read_stacked(model, draw.all_x))
-            rows.append(as_row(stats))
-        else:
-            from gankit.data.toy import mixture
-            from gankit.metrics.toy import mode_stats
-
-            centres, std = torch.tensor(real.info["centres"]), real.info["std"]
-            draw = mixture(dataset, centres, std, n=2500, seed=10_000 + s)
-            stats = mode_stats(draw.x.numpy(), centres.numpy(), std)
-            rows.append(as_row(stats))
-    return rows
+    info = load_data(DataConfig(dataset)).info
+    centres, std = torch.tensor(info["centres"]), info["std"]
+    draws = [mixture(dataset, centres, std, n=2500, seed=10_000 + s).x for s in range(seeds)]
+    return [as_row(mode_stats(x.numpy(), centres.numpy(), std)) for x in draws]
 
 
 def summary(values: list[float], digits: int = 3) -> str:

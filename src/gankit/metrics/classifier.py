@@ -486,7 +486,7 @@ def get_classifier(
     * ``"mnist"``, ``"digits"``: trained on the bundled data (or on ``data`` if given, e.g. at another
       resolution), cached as ``<dataset>-<resolution>-v1``.
     * ``"stacked-mnist"``: the MNIST classifier at the digits' resolution, meant to be applied per
-      channel with :func:`classify_stacked`; ``info["per_channel"]`` is True.
+      channel with :func:`read_stacked`; ``info["per_channel"]`` is True.
     * any other name: ``data`` must be a labelled image dataset; cached under the name plus a hash of
       the data's shape and labels.
 

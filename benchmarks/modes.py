@@ -62,6 +62,7 @@ RECIPES = {
     "no-pack": ["model.pack=1"],
     "mbstd": ["model.mbstd=4"],
     "r1": ["loss.r1=0.1"],
+    "wide": ["model.width=128"],  # Stacked MNIST seed 0: KL 0.192, 14% legible (default 0.234, 8%); 3.5x time
 }
 
 

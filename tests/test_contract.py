@@ -121,3 +121,68 @@ def test_every_loss_takes_a_finite_step(loss, tmp_path):
     assert all(torch.isfinite(torch.tensor(v)) for k, v in last.items() if k.startswith("loss/"))
     if LOSSES.get(loss).gradient_penalty:
         assert "loss/gp" in last
+
+
+def test_dcgan_extra_convs_deepen_every_resolution_and_train(tmp_path):
+    from torch import nn
+
+    from gankit.training.loop import run as run_loop
+
+    def stride1_3x3(net):
+        return [m for m in net.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+
+    data = tiny_data((3, 28, 28))
+    plain = resolve_config(tiny_config("dcgan"), data)
+    G0, D0 = build_networks(plain, data)
+    assert stride1_3x3(G0) == [] and stride1_3x3(D0) == []  # default: the DCGAN example's layers
+    cfg = tiny_config("dcgan")
+    cfg.model.extra_convs = 2
+    cfg.model.spectral_norm = True
+    cfg = resolve_config(cfg, data)
+    G, D = build_networks(cfg, data)
+    # 28 = 7 -> 14 -> 28: two resolutions below the output in G and above the head in D, two each
+    assert [m.in_channels for m in stride1_3x3(G)] == [16, 16, 8, 8]
+    assert [m.in_channels for m in stride1_3x3(D)] == [8, 8, 16, 16]
+    assert all(nn.utils.parametrize.is_parametrized(m) for m in stride1_3x3(D))
+    z = torch.randn(4, cfg.model.latent_dim)
+    assert G(z).shape == (4, 3, 28, 28) and D(G(z)).shape == (4,)
+    run_loop(cfg, data, tmp_path, progress=False)
+    last = json.loads((tmp_path / "stats.jsonl").read_text().splitlines()[-1])
+    assert torch.isfinite(torch.tensor([last["loss/D"], last["loss/G"]])).all()
+
+
+def test_negative_extra_convs_is_one_line_error():
+    from gankit.errors import GankitError
+
+    cfg = tiny_config("dcgan")
+    cfg.model.extra_convs = -1
+    with pytest.raises(GankitError, match="extra_convs"):
+        resolve_config(cfg, tiny_data((1, 28, 28)))
+
+
+def test_dcgan_nearest_upsampling_replaces_every_strided_transposed_conv():
+    from torch import nn
+
+    data = tiny_data((3, 28, 28))
+    cfg = tiny_config("dcgan")
+    cfg.model.upsample = "nearest"
+    cfg = resolve_config(cfg, data)
+    G, _ = build_networks(cfg, data)
+    transposed = [m for m in G.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert [m.stride for m in transposed] == [(1, 1)]  # only the latent -> 7x7 projection is left
+    assert sum(isinstance(m, nn.Upsample) for m in G.modules()) == 2  # 7 -> 14 -> 28
+    z = torch.randn(4, cfg.model.latent_dim)
+    assert G(z).shape == (4, 3, 28, 28)
+
+
+def test_a_model_saved_before_the_dcgan_layout_options_still_loads(tmp_path):
+    from gankit.training.loop import model_meta
+
+    data = tiny_data((1, 28, 28))
+    cfg = resolve_config(tiny_config("dcgan"), data)
+    G, _ = build_networks(cfg, data)
+    meta = model_meta(cfg, data)
+    for added in ("extra_convs", "upsample"):  # config.json files written before these existed
+        del meta["model"][added]
+    save_pretrained(tmp_path, G.eval(), meta)
+    assert torch.equal(GAN.from_pretrained(tmp_path).sample(5, seed=1), GAN(G, meta).sample(5, seed=1))

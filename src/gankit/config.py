@@ -33,6 +33,10 @@ class ModelConfig:
     prior: Literal["gaussian", "uniform"] = "gaussian"
     width: int | None = None  # dcgan: base channels; mlp: hidden units
     depth: int | None = None  # mlp: hidden layers
+    extra_convs: int | None = None  # dcgan: stride-1 3x3 conv layers added at each resolution (0: none)
+    # dcgan G: how each layer doubles the resolution; "nearest" resizes then applies a 3x3 conv, which
+    # cannot draw the checkerboard a stride-2 transposed conv can (Odena et al. 2016)
+    upsample: Literal["transposed", "nearest"] | None = None
     conditional: bool | None = None  # condition G and D on the labels (auto: the dataset's recipe)
     cond_d: Literal["projection", "concat"] | None = None  # how D sees labels (auto: recipe, else projection)
     g_norm: Literal["batch", "none"] | None = None  # mlp generator hidden layers (dcgan G always uses batch)
@@ -279,6 +283,8 @@ DEFAULTS: dict[str, Any] = {
     "model.latent_dim": 64,
     "model.width": 64,
     "model.depth": 3,
+    "model.extra_convs": 0,
+    "model.upsample": "transposed",
     "optim.lr_g": 2e-4,
     "optim.lr_d": 2e-4,
     "optim.betas_g": (0.5, 0.999),

@@ -36,9 +36,13 @@ def save_pretrained(directory: Path, generator: nn.Module, meta: dict[str, Any])
 
 
 def build_generator(meta: dict[str, Any]) -> nn.Module:
+    from gankit.config import DEFAULTS
     from gankit.models import MODELS
 
-    cfg = ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["model"].items()})
+    # a field added after the model was saved takes the default, i.e. the architecture it was built with
+    added_since = {k.partition(".")[2]: v for k, v in DEFAULTS.items() if k.startswith("model.")}
+    saved = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["model"].items()}
+    cfg = ModelConfig(**{**added_since, **saved})
     family = MODELS.get(cfg.name)
     k = meta["num_classes"] if cfg.conditional else 0
     return family.build_generator(cfg, tuple(meta["shape"]), k)

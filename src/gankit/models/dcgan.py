@@ -12,6 +12,8 @@ resolution, so 28x28 MNIST is 7 -> 14 -> 28 and 32x32 is 4 -> 8 -> 16 -> 32.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import Tensor, nn
 
@@ -54,21 +56,42 @@ class DCGANGenerator(nn.Module):
             nn.ConvTranspose2d(nz, ch, base, 1, 0, bias=False),
             nn.BatchNorm2d(ch),
             nn.ReLU(True),
+            *_extra_convs(cfg.extra_convs, ch, [nn.BatchNorm2d(ch)], nn.ReLU(True)),
         ]
         for _ in range(n - 1):
             layers += [
-                nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),
+                _upsample(cfg.upsample, ch, ch // 2),
                 nn.BatchNorm2d(ch // 2),
                 nn.ReLU(True),
+                *_extra_convs(cfg.extra_convs, ch // 2, [nn.BatchNorm2d(ch // 2)], nn.ReLU(True)),
             ]
             ch //= 2
-        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        layers += [_upsample(cfg.upsample, ch, channels), nn.Tanh()]
         self.main = nn.Sequential(*layers)
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         if self.embed is not None:
             z = concat_label(z, self.embed, y)
         return self.main(z[:, :, None, None])  # (B, nz, 1, 1) -> (B, C, H, W)
+
+
+def _upsample(mode: str, cin: int, cout: int) -> nn.Module:
+    """Twice the resolution: the example's stride-2 transposed conv, or nearest resize + 3x3 conv."""
+    if mode == "nearest":
+        return nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=False)
+        )
+    return nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False)
+
+
+def _extra_convs(k: int, ch: int, norm: list[nn.Module], act: nn.Module) -> list[nn.Module]:
+    """``k`` stride-1 3x3 conv layers that keep the resolution: depth where it is cheapest to add
+    (the example's 28x28 stack is only two layers deep in each network)."""
+    layers: list[nn.Module] = []
+    for i in range(k):
+        norms = norm if i == 0 else [copy.deepcopy(m) for m in norm]
+        layers += [nn.Conv2d(ch, ch, 3, 1, 1, bias=False), *norms, copy.deepcopy(act)]
+    return layers
 
 
 def _norm(kind: str, ch: int) -> list[nn.Module]:
@@ -91,15 +114,18 @@ class DCGANDiscriminator(nn.Module):
         ch = cfg.width
         self.pack = cfg.pack
         in_ch = (channels + (1 if self.label_map is not None else 0)) * cfg.pack
+        lrelu = nn.LeakyReLU(0.2, inplace=True)
         layers: list[nn.Module] = [
             nn.Conv2d(in_ch, ch, 4, 2, 1, bias=False),
             nn.LeakyReLU(0.2, inplace=True),
+            *_extra_convs(cfg.extra_convs, ch, _norm(norm, ch), lrelu),
         ]
         for _ in range(n - 1):
             layers += [
                 nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False),
                 *_norm(norm, ch * 2),
                 nn.LeakyReLU(0.2, inplace=True),
+                *_extra_convs(cfg.extra_convs, ch * 2, _norm(norm, ch * 2), lrelu),
             ]
             ch *= 2
         self.features = nn.Sequential(*layers)

@@ -120,6 +120,7 @@ def _validate(cfg: Config) -> None:
         (cfg.optim.n_critic >= 1, "optim.n_critic must be >= 1"),
         (cfg.model.pack >= 1, "model.pack must be >= 1"),
         (cfg.model.mbstd >= 0, "model.mbstd must be >= 0 (0 turns it off)"),
+        (cfg.model.extra_convs >= 0, "model.extra_convs must be >= 0 (0: the plain DCGAN stack)"),
         (cfg.loss.r1 >= 0 and cfg.loss.r2 >= 0, "loss.r1 and loss.r2 must be >= 0"),
         (cfg.loss.reg_every >= 1, "loss.reg_every must be >= 1 (1: R1/R2 on every step)"),
         (

@@ -8,11 +8,17 @@ apply the sigmoid inside a numerically stable BCE-with-logits, which computes th
 
 Other resolutions keep the pattern: the stack starts at a base size b in 4..7 and doubles up to the
 resolution, so 28x28 MNIST is 7 -> 14 -> 28 and 32x32 is 4 -> 8 -> 16 -> 32.
+
+Two options leave the example's layout by default: ``model.extra_convs=k`` adds k stride-1 3x3 conv
+layers at each resolution of both networks, and ``model.upsample="nearest"`` doubles G's resolution
+by a nearest resize and a 3x3 conv (resize-convolution, Odena et al. 2016), which cannot draw the
+checkerboard a stride-2 transposed conv can. The stacked-mnist recipe uses both (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch import Tensor, nn
@@ -56,14 +62,14 @@ class DCGANGenerator(nn.Module):
             nn.ConvTranspose2d(nz, ch, base, 1, 0, bias=False),
             nn.BatchNorm2d(ch),
             nn.ReLU(True),
-            *_extra_convs(cfg.extra_convs, ch, [nn.BatchNorm2d(ch)], nn.ReLU(True)),
+            *_extra_convs(cfg.extra_convs, ch, _g_norm_act),
         ]
         for _ in range(n - 1):
             layers += [
                 _upsample(cfg.upsample, ch, ch // 2),
                 nn.BatchNorm2d(ch // 2),
                 nn.ReLU(True),
-                *_extra_convs(cfg.extra_convs, ch // 2, [nn.BatchNorm2d(ch // 2)], nn.ReLU(True)),
+                *_extra_convs(cfg.extra_convs, ch // 2, _g_norm_act),
             ]
             ch //= 2
         layers += [_upsample(cfg.upsample, ch, channels), nn.Tanh()]
@@ -84,14 +90,14 @@ def _upsample(mode: str, cin: int, cout: int) -> nn.Module:
     return nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False)
 
 
-def _extra_convs(k: int, ch: int, norm: list[nn.Module], act: nn.Module) -> list[nn.Module]:
-    """``k`` stride-1 3x3 conv layers that keep the resolution: depth where it is cheapest to add
-    (the example's 28x28 stack is only two layers deep in each network)."""
-    layers: list[nn.Module] = []
-    for i in range(k):
-        norms = norm if i == 0 else [copy.deepcopy(m) for m in norm]
-        layers += [nn.Conv2d(ch, ch, 3, 1, 1, bias=False), *norms, copy.deepcopy(act)]
-    return layers
+def _extra_convs(k: int, ch: int, norm_act: Callable[[int], list[nn.Module]]) -> list[nn.Module]:
+    """``k`` stride-1 3x3 conv layers that keep the resolution, each followed by ``norm_act(ch)``:
+    depth where it is cheapest to add (the example's 28x28 stack is two layers deep per network)."""
+    return [layer for _ in range(k) for layer in (nn.Conv2d(ch, ch, 3, 1, 1, bias=False), *norm_act(ch))]
+
+
+def _g_norm_act(ch: int) -> list[nn.Module]:
+    return [nn.BatchNorm2d(ch), nn.ReLU(True)]
 
 
 def _norm(kind: str, ch: int) -> list[nn.Module]:
@@ -100,6 +106,10 @@ def _norm(kind: str, ch: int) -> list[nn.Module]:
     if kind == "layer":  # layer norm over (C, H, W): the critic norm WGAN-GP recommends
         return [nn.GroupNorm(1, ch)]
     return []
+
+
+def _d_norm_act(kind: str, ch: int) -> list[nn.Module]:
+    return [*_norm(kind, ch), nn.LeakyReLU(0.2, inplace=True)]
 
 
 class DCGANDiscriminator(nn.Module):
@@ -114,18 +124,17 @@ class DCGANDiscriminator(nn.Module):
         ch = cfg.width
         self.pack = cfg.pack
         in_ch = (channels + (1 if self.label_map is not None else 0)) * cfg.pack
-        lrelu = nn.LeakyReLU(0.2, inplace=True)
         layers: list[nn.Module] = [
             nn.Conv2d(in_ch, ch, 4, 2, 1, bias=False),
             nn.LeakyReLU(0.2, inplace=True),
-            *_extra_convs(cfg.extra_convs, ch, _norm(norm, ch), lrelu),
+            *_extra_convs(cfg.extra_convs, ch, partial(_d_norm_act, norm)),
         ]
         for _ in range(n - 1):
             layers += [
                 nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False),
                 *_norm(norm, ch * 2),
                 nn.LeakyReLU(0.2, inplace=True),
-                *_extra_convs(cfg.extra_convs, ch * 2, _norm(norm, ch * 2), lrelu),
+                *_extra_convs(cfg.extra_convs, ch * 2, partial(_d_norm_act, norm)),
             ]
             ch *= 2
         self.features = nn.Sequential(*layers)

@@ -60,15 +60,13 @@ class DCGANGenerator(nn.Module):
         ch = cfg.width * 2 ** (n - 1)
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(nz, ch, base, 1, 0, bias=False),
-            nn.BatchNorm2d(ch),
-            nn.ReLU(True),
+            *_g_norm_act(ch),
             *_extra_convs(cfg.extra_convs, ch, _g_norm_act),
         ]
         for _ in range(n - 1):
             layers += [
                 _upsample(cfg.upsample, ch, ch // 2),
-                nn.BatchNorm2d(ch // 2),
-                nn.ReLU(True),
+                *_g_norm_act(ch // 2),
                 *_extra_convs(cfg.extra_convs, ch // 2, _g_norm_act),
             ]
             ch //= 2
@@ -132,8 +130,7 @@ class DCGANDiscriminator(nn.Module):
         for _ in range(n - 1):
             layers += [
                 nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False),
-                *_norm(norm, ch * 2),
-                nn.LeakyReLU(0.2, inplace=True),
+                *_d_norm_act(norm, ch * 2),
                 *_extra_convs(cfg.extra_convs, ch * 2, partial(_d_norm_act, norm)),
             ]
             ch *= 2

@@ -391,7 +391,8 @@ def check_identical_networks(case: str) -> None:
     options = gankit_options(case, 1, False)
     cfg = gankit.make_config(None, options.pop("overrides"), **options)
     cfg = resolve_config(cfg, load_data(cfg.data))
-    g, d = build_networks(cfg, load_data(cfg.data))
+    nets = build_networks(cfg, load_data(cfg.data))
+    g, d = nets["G"].module, nets["D"].module
     if c["ref"] == "dcgan":
         rg, rd = RefGenerator(c["resolution"]), RefDiscriminator(c["resolution"])
     else:

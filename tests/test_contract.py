@@ -12,6 +12,11 @@ from gankit.models import MODELS
 from gankit.pretrained import GAN, save_pretrained
 from gankit.training.setup import build_networks, resolve_config
 
+
+def pair(nets):
+    return nets["G"].module, nets["D"].module
+
+
 # A tiny setting per family: (data shape, extra config)
 FAMILY_CASES = {
     "mlp": [((2,), {}), ((1, 8, 8), {})],
@@ -32,10 +37,8 @@ def tiny_config(model, conditional=False, loss="nonsat", cond_d="projection"):
     cfg.model.conditional = conditional
     cfg.model.cond_d = cond_d
     cfg.loss.name = loss
-    merge_missing(
-        cfg,
-        {"model.latent_dim": 8, "model.width": 8, "model.depth": 2, "train.batch_size": 8, "train.steps": 2},
-    )
+    tiny = {"model.latent_dim": 8, "model.width": 8, "train.batch_size": 8, "train.steps": 2}
+    merge_missing(cfg, {**tiny, **({"model.depth": 2} if model == "mlp" else {})})
     return cfg
 
 
@@ -57,7 +60,7 @@ class TestModelContract:
         data = tiny_data(shape)
         cfg = resolve_config(tiny_config(model, conditional, loss, cond_d), data)
         torch.manual_seed(0)
-        G, D = build_networks(cfg, data)
+        G, D = pair(build_networks(cfg, data))
         return cfg, data, G, D
 
     def test_shapes(self, model, shape, conditional, cond_d):
@@ -97,7 +100,7 @@ class TestModelContract:
 
     def test_save_load_bit_exact_and_seeded_sampling(self, model, shape, conditional, cond_d, tmp_path):
         cfg, data, G, D = self.setup(model, shape, conditional, cond_d)
-        from gankit.training.loop import model_meta
+        from gankit.models.generator import model_meta
 
         save_pretrained(tmp_path, G.eval(), model_meta(cfg, data))
         loaded = GAN.from_pretrained(tmp_path)
@@ -133,13 +136,13 @@ def test_dcgan_extra_convs_deepen_every_resolution_and_train(tmp_path):
 
     data = tiny_data((3, 28, 28))
     plain = resolve_config(tiny_config("dcgan"), data)
-    G0, D0 = build_networks(plain, data)
+    G0, D0 = pair(build_networks(plain, data))
     assert stride1_3x3(G0) == [] and stride1_3x3(D0) == []  # default: the DCGAN example's layers
     cfg = tiny_config("dcgan")
     cfg.model.extra_convs = 2
     cfg.model.spectral_norm = True
     cfg = resolve_config(cfg, data)
-    G, D = build_networks(cfg, data)
+    G, D = pair(build_networks(cfg, data))
     # 28 = 7 -> 14 -> 28: two resolutions below the output in G and above the head in D, two each
     assert [m.in_channels for m in stride1_3x3(G)] == [16, 16, 8, 8]
     assert [m.in_channels for m in stride1_3x3(D)] == [8, 8, 16, 16]
@@ -167,7 +170,7 @@ def test_dcgan_nearest_upsampling_replaces_every_strided_transposed_conv():
     cfg = tiny_config("dcgan")
     cfg.model.upsample = "nearest"
     cfg = resolve_config(cfg, data)
-    G, _ = build_networks(cfg, data)
+    G, _ = pair(build_networks(cfg, data))
     transposed = [m for m in G.modules() if isinstance(m, nn.ConvTranspose2d)]
     assert [m.stride for m in transposed] == [(1, 1)]  # only the latent -> 7x7 projection is left
     assert sum(isinstance(m, nn.Upsample) for m in G.modules()) == 2  # 7 -> 14 -> 28
@@ -176,11 +179,11 @@ def test_dcgan_nearest_upsampling_replaces_every_strided_transposed_conv():
 
 
 def test_a_model_saved_before_the_dcgan_layout_options_still_loads(tmp_path):
-    from gankit.training.loop import model_meta
+    from gankit.models.generator import model_meta
 
     data = tiny_data((1, 28, 28))
     cfg = resolve_config(tiny_config("dcgan"), data)
-    G, _ = build_networks(cfg, data)
+    G, _ = pair(build_networks(cfg, data))
     meta = model_meta(cfg, data)
     for added in ("extra_convs", "upsample"):  # config.json files written before these existed
         del meta["model"][added]

@@ -27,7 +27,7 @@ def test_every_family_trains_with_all_stabilisers(model, shape, conditional, tmp
     cfg = resolve_config(cfg, data)
     assert cfg.model.d_norm == "none"  # spectral norm replaces D's batch norm
     torch.manual_seed(0)
-    _, D = build_networks(cfg, data)
+    D = build_networks(cfg, data)["D"].module
     x, y = data.batch(torch.arange(8))
     assert D(x, y if conditional else None).shape == (4,)  # one judgement per pack of 2
     assert any(nn.utils.parametrize.is_parametrized(m) for m in D.modules())
@@ -68,17 +68,18 @@ def test_pack_samples_groups_consecutive_samples():
 
 def _r1_game(reg_every: int):
     from gankit.data import BatchSampler
-    from gankit.training.phases import Game, d_adversarial, d_r1_penalty
-    from gankit.training.stats import Stats
+    from gankit.models.adversarial import Game, d_adversarial, d_r1_penalty
+    from gankit.training.objective import TrainContext
 
     data = tiny_data((2,))
     cfg = tiny_config("mlp")
     cfg.loss.r1, cfg.loss.reg_every = 2.0, reg_every
     cfg = resolve_config(cfg, data)
     torch.manual_seed(0)
-    G, D = build_networks(cfg, data)
-    rng = torch.Generator().manual_seed(1)
-    game = Game(cfg, G, D, data, BatchSampler(len(data), 8, 0), rng, Stats(), torch.device("cpu"))
+    nets = {name: net.module for name, net in build_networks(cfg, data).items()}
+    ctx = TrainContext(cfg, data, nets, torch.device("cpu"))
+    ctx.batches = BatchSampler(len(data), 8, 0)
+    game = Game(ctx)
     return game, d_adversarial, d_r1_penalty
 
 
@@ -95,7 +96,7 @@ def test_r1_differentiates_the_adversarial_forward_and_lazy_steps_scale_it():
     lazy, adversarial, r1 = _r1_game(reg_every=4)
     values = []
     for step in range(8):
-        lazy.step = step
+        lazy.ctx.step = step
         lazy.new_repeat()
         adversarial(lazy)
         values.append(r1(lazy).item())

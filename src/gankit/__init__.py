@@ -7,7 +7,17 @@
 >>> gankit.evaluate(run.run_dir)                                  # doctest: +SKIP
 """
 
-from gankit.api import compare, evaluate, list_datasets, list_losses, list_models, load, make_config, train
+from gankit.api import (
+    compare,
+    describe_model,
+    evaluate,
+    list_datasets,
+    list_losses,
+    list_models,
+    load,
+    make_config,
+    train,
+)
 from gankit.config import Config
 from gankit.errors import GankitError
 
@@ -21,6 +31,7 @@ __all__ = [
     "list_datasets",
     "list_losses",
     "list_models",
+    "describe_model",
     "load",
     "make_config",
     "train",

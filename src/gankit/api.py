@@ -41,13 +41,16 @@ def train(
     overrides: list[str] | None = None,
     progress: bool = False,
     callbacks: list | None = None,
+    real_data: Any = None,
     **options: Any,
 ):
     """Train a GAN and return a :class:`~gankit.training.loop.RunResult` (``.run_dir``, ``.model_dir``).
 
     ``gankit.train()`` trains the default (DCGAN on the bundled MNIST); keyword options set config
     fields by name, e.g. ``train(data="ring8", model="mlp", steps=2000, out="runs/ring")``.
-    ``resume=RUN_DIR`` continues a run exactly where its last checkpoint left it.
+    ``resume=RUN_DIR`` continues a run exactly where its last checkpoint left it. ``real_data``
+    passes data already in memory (e.g. a table prepared by :class:`~gankit.tabular.synthesizer.TabularGAN`)
+    instead of loading what ``data.name`` names.
     Under ``torchrun`` (WORLD_SIZE > 1) every process calls this; they train one model with DDP
     and rank 0 alone writes the run directory (see training/distributed.py).
     """
@@ -55,14 +58,25 @@ def train(
 
     started = distributed.setup()
     try:
-        return _train(config, out, runs_dir, resume, overrides, progress, callbacks, options)
+        return _train(config, out, runs_dir, resume, overrides, progress, callbacks, options, real_data)
     finally:
         if started:
             distributed.teardown()
 
 
-def _train(config, out, runs_dir, resume, overrides, progress, callbacks, options):
+def load_run_data(cfg: Config):
+    """The data a config names, loaded by its family when one is chosen (a table for ctgan), else as
+    images or points."""
+    if cfg.model.name is not None:
+        from gankit.models import MODELS
+
+        return MODELS.get(cfg.model.name).load_data(cfg)
     from gankit.data import load_data
+
+    return load_data(cfg.data)
+
+
+def _train(config, out, runs_dir, resume, overrides, progress, callbacks, options, data=None):
     from gankit.training import distributed
     from gankit.training.checkpoint import latest_checkpoint, load_checkpoint
     from gankit.training.loop import run
@@ -79,12 +93,9 @@ def _train(config, out, runs_dir, resume, overrides, progress, callbacks, option
         saved = Config.load_yaml(run_dir / "config.yaml")
         cfg = make_config(saved, overrides, **options)
         state = load_checkpoint(latest_checkpoint(run_dir), pick_device(cfg.train.device))
-        data = load_data(cfg.data)
+        data = load_run_data(cfg) if data is None else data
         cfg = resolve_config(cfg, data)
-        if (
-            state["config"]["model"] != cfg.to_dict()["model"]
-            or state["config"]["data"] != cfg.to_dict()["data"]
-        ):
+        if not same_model(state["config"]["model"], cfg) or not same_data(state["config"]["data"], cfg):
             raise GankitError(
                 f"the checkpoint in {run_dir} was trained with another model or data config",
                 "resume without changing model.* or data.* settings",
@@ -98,7 +109,7 @@ def _train(config, out, runs_dir, resume, overrides, progress, callbacks, option
         return _finish(run(cfg, data, run_dir, state, progress=progress, callbacks=callbacks))
 
     cfg = make_config(config, overrides, **options)
-    data = load_data(cfg.data)
+    data = load_run_data(cfg) if data is None else data
     cfg = resolve_config(cfg, data)
     run_dir = distributed.from_main(  # rank 0 creates it, the other ranks learn its path
         lambda: (
@@ -112,6 +123,22 @@ def _train(config, out, runs_dir, resume, overrides, progress, callbacks, option
     return _finish(run(cfg, data, run_dir, progress=progress, callbacks=callbacks))
 
 
+def same_model(saved: dict[str, Any], cfg: Config) -> bool:
+    """Does a checkpoint's model section describe the model ``cfg`` builds? Both are read through the
+    family, so a field added since the checkpoint was written takes the value it was built with."""
+    from gankit.models.base import model_view
+
+    return vars(model_view(saved)) == vars(model_view(cfg.model))
+
+
+def same_data(saved: dict[str, Any], cfg: Config) -> bool:
+    from dataclasses import asdict
+
+    from gankit.config import DataConfig
+
+    return {**asdict(DataConfig()), **saved} == cfg.to_dict()["data"]
+
+
 def _finish(result):
     from gankit.report import write_report
     from gankit.training import distributed
@@ -122,10 +149,17 @@ def _finish(result):
 
 
 def load(path: str | Path, device: str = "cpu"):
-    """Load a trained generator from a run or model directory: ``gankit.load(dir).sample(16, seed=0)``."""
-    from gankit.pretrained import GAN
+    """Load a trained model from a run or model directory, as the object its task calls for: a
+    generator (:class:`~gankit.pretrained.GAN`, ``gankit.load(dir).sample(16, seed=0)``) or a table
+    synthesizer (:class:`~gankit.tabular.synthesizer.TabularGAN`, ``.sample(1000)``)."""
+    from gankit.pretrained import GAN, find_model_dir, read_config, task_of
 
-    return GAN.from_pretrained(path, device=device)
+    directory = find_model_dir(path)
+    if task_of(read_config(directory)) == "synthesize":
+        from gankit.tabular.synthesizer import TabularGAN
+
+        return TabularGAN.load(directory)
+    return GAN.from_pretrained(directory, device=device)
 
 
 def _real_data_for(meta: dict[str, Any]):
@@ -227,7 +261,23 @@ def list_datasets() -> list[dict[str, Any]]:
 def list_models() -> list[dict[str, str]]:
     from gankit.models import MODELS
 
-    return [{"name": f.name, "description": f.description} for _, f in MODELS.items()]
+    return [{"name": f.name, "task": f.task, "description": f.description} for _, f in MODELS.items()]
+
+
+def describe_model(name: str) -> dict[str, Any]:
+    """A family's name, task, description, networks (when it names them up front) and options."""
+    from gankit.models import MODELS
+    from gankit.models.base import describe_options, shared_option_names
+
+    family = MODELS.get(name)
+    return {
+        "name": family.name,
+        "task": family.task,
+        "description": family.description,
+        "networks": list(getattr(family, "network_names", ())),
+        "options": describe_options(family),
+        "shared": shared_option_names(),
+    }
 
 
 def list_losses() -> list[dict[str, str]]:

@@ -232,11 +232,22 @@ def datasets() -> None:
 
 
 @app.command()
-def models() -> None:
-    """List the model families."""
+def models(
+    name: str | None = typer.Argument(None, help="A family: list its options with defaults and help."),
+) -> None:
+    """List the model families, or one family's options."""
     import gankit
 
-    _table(gankit.list_models(), ["name", "description"])
+    if name is None:
+        _table(gankit.list_models(), ["name", "task", "description"])
+        return
+    info = gankit.describe_model(name)
+    typer.echo(f"{info['name']} ({info['task']}): {info['description']}")
+    typer.echo(f"networks: {', '.join(info['networks'])}" if info["networks"] else "")
+    if info["options"]:
+        typer.echo("\nits options (--set model.KEY=VALUE):")
+        _table(info["options"], ["option", "default", "help"])
+    typer.echo(f"\nshared options: {', '.join('model.' + k for k in info['shared'])}")
 
 
 @app.command()

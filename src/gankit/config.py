@@ -24,27 +24,43 @@ class DataConfig:
     name: str = "mnist"  # a registered dataset (`gankit datasets`) or a path: image folder, .npy, .npz
     resolution: int | None = None  # images: resize/centre-crop to this size (None: the data's own)
     channels: int | None = None  # images from a folder: 1 (grayscale) or 3 (RGB); None: as stored
+    discrete: str | None = None  # tables: discrete columns, comma-separated (added to those inferred)
+    metadata: str | None = None  # tables: an SDV-style metadata file (.json/.yaml) of column types
 
 
 @dataclass
 class ModelConfig:
+    """The options every family shares; a family's own options (``model.width``, ...) live in
+    ``options`` until resolution checks them against the family's dataclass (models/base.py)."""
+
     name: str | None = None  # `gankit models`; auto: the dataset's recommended family
     latent_dim: int | None = None
     prior: Literal["gaussian", "uniform"] = "gaussian"
-    width: int | None = None  # dcgan: base channels; mlp: hidden units
-    depth: int | None = None  # mlp: hidden layers
-    extra_convs: int | None = None  # dcgan: stride-1 3x3 conv layers added at each resolution (0: none)
-    # dcgan G: how each layer doubles the resolution; "nearest" resizes then applies a 3x3 conv, which
-    # cannot draw the checkerboard a stride-2 transposed conv can (Odena et al. 2016)
-    upsample: Literal["transposed", "nearest"] | None = None
     conditional: bool | None = None  # condition G and D on the labels (auto: the dataset's recipe)
     cond_d: Literal["projection", "concat"] | None = None  # how D sees labels (auto: recipe, else projection)
-    g_norm: Literal["batch", "none"] | None = None  # mlp generator hidden layers (dcgan G always uses batch)
-    d_norm: Literal["auto", "batch", "layer", "none"] = "auto"  # auto: batch, none for wgan-gp
+    d_norm: Literal["auto", "batch", "layer", "none"] = "auto"  # auto: the family's choice for the loss
     pack: int | None = None  # PacGAN (Lin et al. 2018): D judges `pack` samples at once
     mbstd: int | None = None  # minibatch standard deviation in D (Karras 2018): group size (0: off)
     spectral_norm: bool | None = None  # spectral normalisation of D's layers (Miyato 2018)
     init: Literal["normal", "xavier", "he"] = "normal"
+    # the family's own options by name (`gankit models NAME` lists them); flat in YAML beside the above
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        # a family option reads like a field (cfg.model.width); only called when no field matched
+        options = self.__dict__.get("options")
+        if options is not None and name in options:
+            return options[name]
+        raise AttributeError(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _MODEL_FIELDS or name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:  # cfg.model.width = 32 sets the family option, as --set model.width=32 does
+            self.options[name] = value
+
+
+_MODEL_FIELDS = {f.name for f in fields(ModelConfig)}
 
 
 @dataclass
@@ -78,6 +94,7 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     steps: int | None = None  # generator steps
+    epochs: int | None = None  # passes over the data; when set, steps = epochs x the family's steps per epoch
     batch_size: int | Literal["auto"] | None = None  # per process; "auto": largest that fits memory_budget_mb
     seed: int = 0
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
@@ -116,6 +133,8 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        options = out["model"].pop("options")
+        out["model"] = {**out["model"], **options}  # one flat section, as in YAML
         for section in out.values():  # YAML-friendly: tuples as lists
             for k, v in section.items():
                 if isinstance(v, tuple):
@@ -189,6 +208,10 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
     if origin is tuple:
         if isinstance(value, str):
             value = [v for v in value.strip("()[] ").split(",") if v.strip()]
+        if len(args) == 2 and args[1] is Ellipsis:  # tuple[int, ...]: any length
+            if not isinstance(value, (list, tuple)):
+                value = [value]
+            return tuple(_coerce(v, args[0], key, source) for v in value)
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise GankitError(
                 f"{source}: {key} needs {len(args)} comma-separated values", f"e.g. {key}=0.5,0.999"
@@ -225,13 +248,25 @@ def set_value(cfg: Config, key: str, value: Any, source: str = "--set") -> None:
     section_name, _, name = key.partition(".")
     if not name:  # bare key: find the one section that has it
         owners = [f.name for f in fields(cfg) if name_in(getattr(cfg, f.name), key)]
+        if not owners:
+            from gankit.models.base import is_family_option
+
+            if is_family_option(key):
+                owners = ["model"]
         if len(owners) != 1:
             raise GankitError(f"{source}: unknown option '{key}'", f"use section.key, e.g. {_example_keys()}")
         section_name, name = owners[0], key
     if section_name not in {f.name for f in fields(cfg)}:
         raise GankitError(f"{source}: unknown section '{section_name}'", _sections_hint())
     section = getattr(cfg, section_name)
-    known = [f.name for f in fields(section)]
+    known = [f.name for f in fields(section) if f.name != "options"]
+    if section_name == "model" and name not in known:
+        # a family's own option: checked now against the families that have it, and against the
+        # chosen family's dataclass when the config is resolved
+        from gankit.models.base import check_option
+
+        section.options[name] = check_option(name, value, section.name, source)
+        return
     if name not in known:
         raise GankitError(f"{source}: unknown option '{section_name}.{name}'", did_you_mean(name, known))
     setattr(section, name, _coerce(value, _field_type(section, name), f"{section_name}.{name}", source))
@@ -264,15 +299,18 @@ def merge_missing(cfg: Config, recipe: dict[str, Any]) -> None:
     for key, value in recipe.items():
         section_name, _, name = key.partition(".")
         section = getattr(cfg, section_name)
-        if getattr(section, name) is None:
+        if section_name == "model" and not name_in(section, name):  # a family option: missing until set
+            if section.options.get(name) is None:
+                section.options[name] = value
+        elif getattr(section, name) is None:
             set_value(cfg, key, value, source="recipe")
 
 
-# Global fallbacks, applied after the dataset's and the loss's recipes.
+# Global fallbacks of the shared options, applied after the recipes (a family's own options take
+# their dataclass defaults).
 DEFAULTS: dict[str, Any] = {
     "model.conditional": False,
     "model.cond_d": "projection",
-    "model.g_norm": "none",
     "model.pack": 1,
     "model.mbstd": 0,
     "model.spectral_norm": False,
@@ -281,10 +319,6 @@ DEFAULTS: dict[str, Any] = {
     "loss.r1": 0.0,
     "loss.augment": "none",
     "model.latent_dim": 64,
-    "model.width": 64,
-    "model.depth": 3,
-    "model.extra_convs": 0,
-    "model.upsample": "transposed",
     "optim.lr_g": 2e-4,
     "optim.lr_d": 2e-4,
     "optim.betas_g": (0.5, 0.999),
@@ -297,6 +331,6 @@ DEFAULTS: dict[str, Any] = {
 
 
 def copy_config(cfg: Config) -> Config:
-    return dataclasses.replace(
-        cfg, **{f.name: dataclasses.replace(getattr(cfg, f.name)) for f in fields(cfg)}
-    )
+    out = dataclasses.replace(cfg, **{f.name: dataclasses.replace(getattr(cfg, f.name)) for f in fields(cfg)})
+    out.model.options = dict(cfg.model.options)
+    return out

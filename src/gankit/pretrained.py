@@ -14,12 +14,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from gankit.config import ModelConfig
 from gankit.errors import GankitError
 from gankit.latent import balanced_labels, sample_latent
 
 FORMAT = "gankit-generator"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: config.json names its task; a version-1 file (no task) is a generator
 
 
 def save_pretrained(directory: Path, generator: nn.Module, meta: dict[str, Any]) -> None:
@@ -36,16 +35,18 @@ def save_pretrained(directory: Path, generator: nn.Module, meta: dict[str, Any])
 
 
 def build_generator(meta: dict[str, Any]) -> nn.Module:
-    from gankit.config import DEFAULTS
-    from gankit.models import MODELS
+    """The exported network rebuilt by its family from ``config.json`` (weights not loaded). A field
+    added after the model was saved takes its default, i.e. the architecture it was built with."""
+    from gankit.models.base import family_of
 
-    # a field added after the model was saved takes the default, i.e. the architecture it was built with
-    added_since = {k.partition(".")[2]: v for k, v in DEFAULTS.items() if k.startswith("model.")}
-    saved = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["model"].items()}
-    cfg = ModelConfig(**{**added_since, **saved})
-    family = MODELS.get(cfg.name)
-    k = meta["num_classes"] if cfg.conditional else 0
-    return family.build_generator(cfg, tuple(meta["shape"]), k)
+    return family_of(meta["model"]).build_export(meta)
+
+
+def read_config(directory: Path) -> dict[str, Any]:
+    try:
+        return json.loads((directory / "config.json").read_text())
+    except json.JSONDecodeError:
+        raise GankitError(f"{directory / 'config.json'} is not valid JSON", "re-export the model") from None
 
 
 def find_model_dir(path: str | Path) -> Path:
@@ -62,6 +63,23 @@ def find_model_dir(path: str | Path) -> Path:
     )
 
 
+def task_of(meta: dict[str, Any]) -> str:
+    """What a saved model does: ``generate``, ``translate`` or ``synthesize`` (files written before
+    exports named their task: tabular models synthesize, every other one generates)."""
+    if "task" in meta:
+        return meta["task"]
+    return "synthesize" if meta.get("format") == "gankit-tabular" else "generate"
+
+
+def _use_for(meta: dict[str, Any]) -> str:
+    task = task_of(meta)
+    if task == "synthesize":
+        return "it synthesizes table rows: use `gankit tabular sample`"
+    if task == "translate":
+        return "it translates inputs: use `gankit translate`"
+    return "re-export the model"
+
+
 class GAN:
     """A trained generator ready to sample: ``GAN.from_pretrained(dir).sample(16, seed=0)``."""
 
@@ -73,12 +91,9 @@ class GAN:
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> GAN:
         directory = find_model_dir(path)
-        try:
-            meta = json.loads((directory / "config.json").read_text())
-        except json.JSONDecodeError:
-            raise GankitError(
-                f"{directory / 'config.json'} is not valid JSON", "re-export the model"
-            ) from None
+        meta = read_config(directory)
+        if task_of(meta) != "generate":
+            raise GankitError(f"{directory} holds a model that does not generate from noise", _use_for(meta))
         if meta.get("format") != FORMAT or meta.get("format_version", 0) > FORMAT_VERSION:
             raise GankitError(
                 f"{directory} was not written by this gankit version's format",

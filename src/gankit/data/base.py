@@ -113,7 +113,8 @@ class BatchSampler:
 
 @dataclass
 class DatasetSpec:
-    """A built-in dataset: how to load it, what it is, and the recipes known to work on it."""
+    """A built-in dataset: how to load it and what it is. (How to train a family on it is the
+    family's recipe, models/; ``recipes`` here is for third-party datasets, by family name.)"""
 
     name: str
     description: str
@@ -122,7 +123,7 @@ class DatasetSpec:
     size: int
     num_classes: int
     default_model: str
-    # model name -> {"section.key": value} filled into fields the user left on auto
+    # model name -> {"section.key": value}, applied after the family's own recipe for this dataset
     recipes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 

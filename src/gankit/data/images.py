@@ -109,21 +109,6 @@ def load_stacked_mnist(cfg: DataConfig, size: int = 100_000, seed: int = 0) -> S
     return StackedMNIST(base.x, base.labels, triples)
 
 
-# Measured on a 2-core CPU (docs/benchmarks.md): with labels at hand, a class-conditional DCGAN whose
-# discriminator sees the label as an extra input plane (concat) draws crisp digits of every class in
-# equal shares; unconditional training (--unconditional) leaves the classes unbalanced.
-_MNIST_DCGAN = {
-    "model.conditional": True,
-    "model.cond_d": "concat",
-    "model.latent_dim": 64,
-    "model.width": 64,
-    "train.batch_size": 64,
-    "train.steps": 7000,
-    "optim.lr_g": 2e-4,
-    "optim.lr_d": 2e-4,
-    "optim.ema": 0.999,
-}
-
 register_dataset(
     DatasetSpec(
         name="mnist",
@@ -133,7 +118,6 @@ register_dataset(
         size=5000,
         num_classes=10,
         default_model="dcgan",
-        recipes={"dcgan": _MNIST_DCGAN, "mlp": {"model.width": 512, "model.depth": 3, "train.steps": 6000}},
     )
 )
 register_dataset(
@@ -145,15 +129,6 @@ register_dataset(
         size=1797,
         num_classes=10,
         default_model="dcgan",
-        recipes={
-            "dcgan": {
-                "model.conditional": True,
-                "model.cond_d": "concat",
-                "model.width": 64,
-                "train.steps": 3000,
-            },
-            "mlp": {"model.width": 256},
-        },
     )
 )
 register_dataset(
@@ -165,19 +140,5 @@ register_dataset(
         size=100_000,
         num_classes=1000,
         default_model="dcgan",
-        # unconditional (1,000 modes: no label shortcut), PacGAN-2, one extra 3x3 conv per resolution
-        # and nearest-resize upsampling. Measured (docs/benchmarks.md, seeds 0 and 1): 1000 modes,
-        # KL 0.173 / 0.136, 21-25% legible digits, 13.5-13.8 min; the plain DCGAN stack gave 997-999
-        # modes and KL 0.238 / 0.249 in ~4-6 min, with one channel in two runs of the deeper
-        # transposed-conv stack drawing broken strokes (KL 0.32)
-        recipes={
-            "dcgan": {
-                **_MNIST_DCGAN,
-                "model.conditional": False,
-                "model.pack": 2,
-                "model.extra_convs": 1,
-                "model.upsample": "nearest",
-            }
-        },
     )
 )

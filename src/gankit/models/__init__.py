@@ -1,6 +1,8 @@
-"""Model families (`gankit models`): each builds a generator and a discriminator."""
+"""Model families (`gankit models`): each a plug-in declaring its networks, options and objective."""
 
 from gankit.models import dcgan, mlp  # noqa: F401  (register the families)
-from gankit.models.base import MODELS, ModelFamily, register_model
+from gankit.models.base import MODELS, Family, Group, Net, register_model
 
-__all__ = ["MODELS", "ModelFamily", "register_model"]
+ModelFamily = Family  # gankit 0.1's name
+
+__all__ = ["MODELS", "Family", "Group", "ModelFamily", "Net", "register_model"]

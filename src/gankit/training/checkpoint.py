@@ -11,7 +11,9 @@ import torch
 
 from gankit.errors import GankitError
 
-FORMAT = "gankit-checkpoint-1"
+FORMAT = "gankit-checkpoint-2"
+# format 1 (gankit 0.1): no stage, objective or global RNG; a D warm-up counted in "warmup_done"
+READABLE = ("gankit-checkpoint-1", FORMAT)
 _NAME = re.compile(r"ckpt-(\d+)\.pt$")
 
 
@@ -49,8 +51,22 @@ def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
             f"can't load checkpoint {path}: {type(e).__name__}",
             "delete it to resume from the previous checkpoint",
         ) from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
+    if not isinstance(state, dict) or state.get("format") not in READABLE:
         raise GankitError(
             f"{path} is not a gankit checkpoint", "pass a run directory written by gankit train"
         )
-    return state
+    return upgrade(state)
+
+
+def upgrade(state: dict[str, Any]) -> dict[str, Any]:
+    """A format-1 checkpoint as format 2: its warm-up position becomes the stage position (the
+    standard game's stages were [warm-up,] main)."""
+    if state["format"] == FORMAT:
+        return state
+    warmup = int(state["config"]["optim"].get("d_warmup", 0))
+    done = int(state.pop("warmup_done", 0))
+    if done < warmup:
+        stage = {"index": 0, "iterations": done}
+    else:
+        stage = {"index": 1 if warmup > 0 else 0, "iterations": int(state["step"])}
+    return {**state, "format": FORMAT, "stage": stage, "objective": {}}

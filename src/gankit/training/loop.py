@@ -1,7 +1,9 @@
-"""The generic training loop: phases, EMA, ticks, sample grids, checkpoints, Ctrl-C, resume.
+"""The generic training loop: stages of phases, EMA, ticks, previews, checkpoints, Ctrl-C, resume.
 
-It knows optimisers, phases and bookkeeping; what the networks compute and which losses they
-minimise come from the model family and the phases' terms.
+It runs whatever named networks, optimiser groups and stages the family declares (models/); it
+knows optimisers, phases and bookkeeping, not what the networks compute or which losses they
+minimise. State lives in named parts (training/parts.py), so checkpoints, resume and rollback cover
+every part a family adds.
 """
 
 from __future__ import annotations
@@ -17,21 +19,15 @@ from typing import Any
 import torch
 
 from gankit.config import Config
-from gankit.data import BatchSampler, RealData
 from gankit.errors import GankitError
-from gankit.latent import balanced_labels, sample_latent
-from gankit.pretrained import save_pretrained
+from gankit.models.base import family_of
 from gankit.training import distributed, performance
 from gankit.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
-from gankit.training.ema import EMA, standing_stats
-from gankit.training.evaluation import TrainingEvaluator
-from gankit.training.monitors import EventLog, Monitor, grad_norm, mean_pairwise_distance
-from gankit.training.phases import Game, standard_phases
-from gankit.training.setup import build_networks, build_optimizer, lr_factor, pick_device
-from gankit.training.stats import JsonlWriter, Stats, all_finite
-from gankit.visual import save_samples_png
-
-GRID_SIZE = 64
+from gankit.training.monitors import EventLog, Monitor
+from gankit.training.objective import TrainContext
+from gankit.training.parts import Parts
+from gankit.training.stats import JsonlWriter, all_finite
+from gankit.training.step import iterate
 
 
 @dataclass
@@ -68,20 +64,15 @@ class _Interrupt:
             signal.signal(signal.SIGINT, self._old)
 
 
-def model_meta(cfg: Config, data: RealData) -> dict[str, Any]:
-    info = {k: v for k, v in data.info.items() if k in ("centres", "std", "class_names")}
-    return {
-        "model": cfg.to_dict()["model"],
-        "shape": list(data.shape),
-        "kind": data.kind,
-        "num_classes": data.num_classes,
-        "data": {"name": cfg.data.name, "resolution": cfg.data.resolution, **info},
-    }
+def model_meta(cfg: Config, data) -> dict[str, Any]:  # kept for callers of gankit 0.1
+    from gankit.models.generator import model_meta as meta
+
+    return meta(cfg, data)
 
 
 def run(
     cfg: Config,
-    data: RealData,
+    data,
     run_dir: Path,
     state: dict[str, Any] | None = None,
     progress: bool = True,
@@ -92,331 +83,289 @@ def run(
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     try:
-        return _run(cfg, data, run_dir, state, progress, callbacks)
+        return Trainer(cfg, data, run_dir, progress and distributed.is_main()).run(state, callbacks)
     finally:
         torch.set_num_threads(threads)  # a library call leaves the process as it found it
 
 
-def _run(
-    cfg: Config,
-    data: RealData,
-    run_dir: Path,
-    state: dict[str, Any] | None,
-    progress: bool,
-    callbacks: list | None,
-) -> RunResult:
-    t = cfg.train
-    device = pick_device(t.device)
-    torch.manual_seed(t.seed)  # network initialisation
-    G, D = build_networks(cfg, data)
-    G, D = G.to(device), D.to(device)
+def build_context(cfg: Config, data, device: torch.device) -> tuple[Any, Parts, TrainContext, Any]:
+    """(family, parts, context, objective) of a run: networks initialised from train.seed."""
+    family = family_of(cfg.model)
+    torch.manual_seed(cfg.train.seed)  # network initialisation
+    nets = family.networks(cfg, data)
+    for net in nets.values():
+        net.module.to(device)
     data = data.to(device)
-    ema = EMA(G, cfg.optim.ema, cfg.optim.ema_start) if cfg.optim.ema > 0 else None
-    opt_g = build_optimizer(cfg, G.parameters(), "G", device)
-    opt_d = build_optimizer(cfg, D.parameters(), "D", device)
-    factor = lr_factor(cfg.optim.schedule, t.steps)
-    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, factor)
-    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, factor)
-    rng = torch.Generator(device).manual_seed(t.seed + 1)
-    sampler = BatchSampler(len(data), t.batch_size, t.seed, distributed.rank(), distributed.world())
-    stats = Stats()
-    game = Game(cfg, G, D, data, sampler, rng, stats, device)
-    phases = standard_phases(game, opt_g, opt_d)
-    meta = model_meta(cfg, data)
-    # --- speed and scale (performance.py, distributed.py): the passes call the networks through
-    # channels_last / torch.compile / DDP; G, D stay the plain modules for state, EMA and exports.
-    main, world = distributed.is_main(), distributed.world()
-    precision = performance.Precision(t.precision, device)
-    game.channels_last = performance.use_channels_last(cfg, G, D)
-    if game.channels_last:
-        G.to(memory_format=torch.channels_last)
-        D.to(memory_format=torch.channels_last)
-    if t.compile:
-        game.G, game.D = performance.compile_net(G), performance.compile_net(D)
-    game.G, game.D = distributed.wrap(game.G, device), distributed.wrap(game.D, device)
-    game.rank, game.world = distributed.rank(), world
-    m = cfg.monitor
-    events = EventLog(run_dir / "events.jsonl")
-    real_diversity = mean_pairwise_distance(data.batch(torch.arange(min(len(data), 256), device=device))[0])
-    monitor = Monitor(game.loss.probabilistic, 1.0, m.collapse_ticks)  # diversity is relative to real
-    evaluator = TrainingEvaluator(cfg, data, meta, run_dir) if m.eval_every and main else None
-    # observations made between ticks, reported at the next one (kept in checkpoints for exact resume)
-    diversity, eval_results, eval_values = None, None, {}
+    parts = Parts(family, cfg, nets, device)
+    ctx = TrainContext(cfg, data, parts.modules, device)
+    ctx.ema = {name: ema.shadow for name, ema in parts.emas.items()}
+    ctx.batches = family.batches(cfg, data, distributed.rank(), distributed.world())
+    ctx.rank, ctx.world = distributed.rank(), distributed.world()
+    ctx.channels_last = bool(cfg.train.channels_last)
+    objective = family.objective(ctx)
+    return family, parts, ctx, objective
 
-    def pending_observations() -> dict[str, Any]:
-        return {"diversity": diversity, "eval_results": eval_results, "eval_values": eval_values}
 
-    def set_lrs() -> None:
-        """The config's learning rates win over saved ones (a resume or a rollback may change them)."""
-        for opt, sched, lr in ((opt_g, sched_g, cfg.optim.lr_g), (opt_d, sched_d, cfg.optim.lr_d)):
-            sched.base_lrs = [lr] * len(opt.param_groups)
-            for group in opt.param_groups:
-                group["initial_lr"], group["lr"] = lr, lr * factor(sched.last_epoch)
+class Trainer:
+    def __init__(self, cfg: Config, data, run_dir: Path, progress: bool):
+        self.cfg, self.run_dir, self.t, self.m = cfg, run_dir, cfg.train, cfg.monitor
+        self.device = performance.pick_device(cfg.train.device)
+        self.family, self.parts, self.ctx, self.objective = build_context(cfg, data, self.device)
+        self.stages = self.objective.stages()
+        self.main, self.world = distributed.is_main(), distributed.world()
+        self.precision = performance.Precision(self.t.precision, self.device)
+        self.rewrap()
+        self.events = EventLog(run_dir / "events.jsonl")
+        self.monitor = Monitor(self.objective.probabilistic, 1.0, self.m.collapse_ticks)
+        self.outputs = self.family.outputs(self.ctx, run_dir)
+        # observations made between ticks, reported at the next one (kept in checkpoints for exact resume)
+        self.diversity, self.eval_results, self.eval_values = None, None, {}
+        self.step, self.stage, self.stage_iters = 0, 0, 0
+        self.elapsed, self.images, self.rollbacks = 0.0, 0, 0
+        self.progress, self.bar, self.writer = progress, None, None
 
-    def restore(saved: dict[str, Any]) -> None:
-        nonlocal step, warmup_done, images, diversity, eval_results, eval_values
-        G.load_state_dict(saved["G"])
-        D.load_state_dict(saved["D"])
-        if ema is not None:
-            ema.shadow.load_state_dict(saved["G_ema"])
-        opt_g.load_state_dict(saved["opt_g"])
-        opt_d.load_state_dict(saved["opt_d"])
-        sched_g.load_state_dict(saved["sched_g"])
-        sched_d.load_state_dict(saved["sched_d"])
-        set_lrs()
-        sampler.load_state_dict(saved["sampler"])
-        rng.set_state(saved["rng"].cpu())
-        stats.load_state_dict(saved["stats"], device)
-        step, warmup_done, images = int(saved["step"]), int(saved["warmup_done"]), int(saved["images"])
-        if "monitor" in saved:
-            monitor.load_state_dict(saved["monitor"])
-            pending = saved["monitor"]["pending"]
-            diversity, eval_results, eval_values = (
-                pending["diversity"],
-                pending["eval_results"],
-                pending["eval_values"],
-            )
-        exported.clear()
+    def rewrap(self) -> None:
+        self.ctx.plain = self.parts.modules
+        self.ctx.nets = self.parts.wrapped(self.ctx.channels_last)
+        self.ctx.ema = {name: ema.shadow for name, ema in self.parts.emas.items()}
 
-    def snapshot() -> dict[str, Any]:
+    # --- stages ---------------------------------------------------------------------------------
+    def enter_stage(self, index: int) -> None:
+        """Begin stage ``index``; a stage that reshapes networks gets its parts rebuilt."""
+        self.stage, self.stage_iters, self.ctx.stage = index, 0, index
+        enter = self.stages[index].enter
+        if enter is not None and enter(self.objective):
+            self.parts.build()
+            self.rewrap()
+
+    def advance_stage(self) -> None:
+        self.stage_iters += 1
+        length = self.stages[self.stage].length
+        if length is not None and self.stage_iters >= length and self.stage + 1 < len(self.stages):
+            self.enter_stage(self.stage + 1)
+
+    # --- state ----------------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
         """Everything a resume needs, as tensors and plain values (what a checkpoint holds)."""
+        pending = {
+            "diversity": self.diversity,
+            "eval_results": self.eval_results,
+            "eval_values": self.eval_values,
+        }
         return {
-            "G": G.state_dict(),
-            "D": D.state_dict(),
-            "G_ema": ema.shadow.state_dict() if ema else {},
-            "opt_g": opt_g.state_dict(),
-            "opt_d": opt_d.state_dict(),
-            "sched_g": sched_g.state_dict(),
-            "sched_d": sched_d.state_dict(),
-            "sampler": sampler.state_dict(),
-            "rng": rng.get_state(),
-            "stats": stats.state_dict(),
-            "step": step,
-            "warmup_done": warmup_done,
-            "elapsed": elapsed,
-            "images": images,
-            "rollbacks": rollbacks,
-            "monitor": {**monitor.state_dict(), "pending": pending_observations()},
-            "config": cfg.to_dict(),
+            **self.parts.state_dict(),
+            "sampler": self.ctx.batches.state_dict(),
+            "rng": self.ctx.rng.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "stats": self.ctx.stats.state_dict(),
+            "objective": self.objective.state_dict(),
+            "stage": {"index": self.stage, "iterations": self.stage_iters},
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "images": self.images,
+            "rollbacks": self.rollbacks,
+            "monitor": {**self.monitor.state_dict(), "pending": pending},
+            "config": self.cfg.to_dict(),
         }
 
-    exported: dict[int, torch.nn.Module] = {}  # step -> export, so a grid and a checkpoint share one
-    step, warmup_done, elapsed, images, rollbacks = 0, 0, 0.0, 0, 0
-    if state is not None:
-        restore(state)
-        elapsed, rollbacks = float(state["elapsed"]), int(state.get("rollbacks", 0))
-    elif main:
-        save_samples_png(data.all_x[:GRID_SIZE], run_dir / "reals.png", data.info.get("centres"))
-    # where a rollback goes when no checkpoint is on disk yet: the start of this session
-    first_good = copy.deepcopy(snapshot()) if not list_checkpoints(run_dir / "checkpoints") else None
+    def restore(self, saved: dict[str, Any]) -> None:
+        stage = saved["stage"]
+        if stage["index"] != self.stage:
+            for i in range(self.stage + 1, stage["index"] + 1):  # growth is cumulative
+                self.enter_stage(i)
+        self.stage, self.stage_iters, self.ctx.stage = stage["index"], stage["iterations"], stage["index"]
+        self.parts.load_state_dict(saved)
+        self.ctx.batches.load_state_dict(saved["sampler"])
+        self.ctx.rng.set_state(saved["rng"].cpu())
+        if "torch_rng" in saved:
+            torch.set_rng_state(saved["torch_rng"].cpu())
+        self.ctx.stats.load_state_dict(saved["stats"], self.device)
+        self.objective.load_state_dict(saved.get("objective", {}))
+        self.step, self.images = int(saved["step"]), int(saved["images"])
+        self.ctx.step = self.step
+        if "monitor" in saved:
+            self.monitor.load_state_dict(saved["monitor"])
+            p = saved["monitor"]["pending"]
+            self.diversity, self.eval_results, self.eval_values = (
+                p["diversity"],
+                p["eval_results"],
+                p["eval_values"],
+            )
+        self.outputs.clear()
 
-    def export() -> torch.nn.Module:
-        """A frozen copy of the sampling generator (EMA when on), BN stats recomputed for its weights."""
-        if step in exported:
-            return exported[step]
-        exported.clear()
-        g = torch.Generator().manual_seed(t.seed + 2)
-        n = max(t.batch_size, 256)
-
-        def make_input(i: int):
-            z = sample_latent(n, cfg.model.latent_dim, cfg.model.prior, g, device)
-            y = balanced_labels(n, data.num_classes, g).to(device) if cfg.model.conditional else None
-            return z, y
-
-        exported[step] = standing_stats(copy.deepcopy(ema.shadow if ema else G), make_input)
-        return exported[step]
-
-    k = data.num_classes if cfg.model.conditional else 0
-    n_grid = k * max(1, round(GRID_SIZE / k)) if 0 < k <= 16 else GRID_SIZE  # whole rows of 0..k-1
-    grid_g = torch.Generator().manual_seed(t.seed + 3)
-    grid_z = sample_latent(n_grid, cfg.model.latent_dim, cfg.model.prior, grid_g, device)
-    grid_y = (torch.arange(n_grid) % k).to(device) if k else None
-
-    def save_grid(net: torch.nn.Module) -> float:
-        """Write the fixed-latent grid; returns its diversity relative to the real data's."""
-        with torch.no_grad():
-            x = net(grid_z, grid_y)
-        save_samples_png(
-            x,
-            run_dir / f"fakes_{step:06d}.png",
-            data.info.get("centres"),
-            nrow=k if 0 < k <= 16 else None,
-        )
-        return mean_pairwise_distance(x) / max(real_diversity, 1e-12)
-
-    def checkpoint() -> None:
-        pending = stats.state_dict()
-        if all_finite({k: v[0] for k, v in pending.items()}) is not None or not weights_finite():
+    def checkpoint(self) -> None:
+        pending = self.ctx.stats.state_dict()
+        if all_finite({k: v[0] for k, v in pending.items()}) is not None or not self.outputs.finite():
             return  # never overwrite a good checkpoint with a diverged state
-        save_checkpoint(run_dir / "checkpoints", step, snapshot(), keep=t.keep_checkpoints)
-        save_pretrained(run_dir / "model", export(), meta)
-
-    def report_grad_norm(phase):
-        return lambda: stats.report(f"grad_norm/{phase.name}", grad_norm(phase.net.parameters()))
-
-    def weights_finite() -> bool:
-        return bool(torch.stack([p.detach().float().abs().sum() for p in G.parameters()]).sum().isfinite())
-
-    def roll_back(bad: str, value: float) -> None:
-        """Back to the last good state with lower learning rates, and say so in events.jsonl."""
-        nonlocal rollbacks
-        diverged_at = step
-        good = load_checkpoint(latest_checkpoint(run_dir), device) if first_good is None else first_good
-        rollbacks += 1
-        cfg.optim.lr_g *= m.rollback_lr_factor
-        cfg.optim.lr_d *= m.rollback_lr_factor
-        restore(good)
-        if not main:  # every rank rolls back (they all saw the same averaged stats); rank 0 records it
-            return
-        cfg.save_yaml(run_dir / "config.yaml")  # a later --resume keeps the lowered rates
-        writer.truncate_after(step)
-        events.write(
-            diverged_at,
-            "rollback",
-            message=f"{bad} was {value}; rolled back to step {step}, learning rates x{m.rollback_lr_factor}",
-            to_step=step,
-            lr_g=cfg.optim.lr_g,
-            lr_d=cfg.optim.lr_d,
-            rollback=rollbacks,
+        save_checkpoint(
+            self.run_dir / "checkpoints", self.step, self.snapshot(), keep=self.t.keep_checkpoints
         )
-        if bar is not None:
-            bar.n = step
-            bar.refresh()
+        self.outputs.save(self.step, self.run_dir / "model")
 
-    if world > 1:  # each rank its own generator for augmentation/noise (latents come from the shared one)
-        game.local_rng = torch.Generator(device).manual_seed(distributed.local_seed(t.seed, step))
-    writer = JsonlWriter(run_dir / "stats.jsonl")
-    if main:  # only rank 0 writes the run directory
-        writer.truncate_after(step)
-    tb = _tensorboard(run_dir) if main else None
-    bar = _progress_bar(progress and main, step, t.steps)
-    last: dict[str, Any] = {}
-    interrupted = False
-    tick_start, tick_images = time.perf_counter(), 0
+    def roll_back(self, bad: str, value: float) -> None:
+        """Back to the last good state with lower learning rates, and say so in events.jsonl."""
+        diverged_at, o, f = self.step, self.cfg.optim, self.m.rollback_lr_factor
+        good = self.first_good
+        if good is None:
+            good = load_checkpoint(latest_checkpoint(self.run_dir), self.device)
+        self.rollbacks += 1
+        o.lr_g, o.lr_d = o.lr_g * f, o.lr_d * f
+        self.restore(good)
+        if not self.main:  # every rank rolls back (they all saw the same averaged stats); rank 0 records it
+            return
+        self.cfg.save_yaml(self.run_dir / "config.yaml")  # a later --resume keeps the lowered rates
+        self.writer.truncate_after(self.step)
+        message = f"{bad} was {value}; rolled back to step {self.step}, learning rates x{f}"
+        self.events.write(
+            diverged_at, "rollback", message=message, to_step=self.step, lr_g=o.lr_g, lr_d=o.lr_d,
+            rollback=self.rollbacks,
+        )  # fmt: skip
+        if self.bar is not None:
+            self.bar.n = self.step
+            self.bar.refresh()
 
-    with _Interrupt() as interrupt:
-        while step < t.steps:
-            # --- one iteration: the warm-up runs D alone, then every phase in turn ----------------
-            todo = phases[:1] if warmup_done < cfg.optim.d_warmup else phases
-            game.step = step
-            at_tick = (step + 1) % t.log_every == 0 or step + 1 == t.steps
-            for i, phase in enumerate(todo):
-                for other in phases:
-                    if other.net is not G:  # G keeps grads: its forward may be reused by the G phase
-                        other.net.requires_grad_(other is phase)
-                for r in range(phase.repeats):
-                    game.new_repeat()
-                    game.keep_graph = r == phase.repeats - 1 and i + 1 < len(todo) and todo[i + 1].net is G
-                    with precision.autocast():
-                        loss = sum(term(game) for term in phase.terms)
-                    phase.opt.zero_grad(set_to_none=True)
-                    watch = at_tick and r == phase.repeats - 1  # once per tick: exploding gradients?
-                    # backward + step (+ fp16 loss scaling), the gradient norm read in between
-                    precision.backward_step(loss, phase.opt, report_grad_norm(phase) if watch else None)
-                    for hook in phase.after_step:
-                        hook()
-            n_real = t.batch_size * phases[0].repeats * world  # counts are global under DDP
-            images += n_real
-            tick_images += n_real
-            if len(todo) < len(phases):
-                warmup_done += 1
-                continue
-            step += 1
-            if ema is not None:
-                ema.update(G, step)
-            sched_g.step()
-            sched_d.step()
+    # --- the run --------------------------------------------------------------------------------
+    def run(self, state: dict[str, Any] | None, callbacks: list | None) -> RunResult:
+        self.enter_stage(0)
+        if state is not None:
+            self.restore(state)
+            self.elapsed, self.rollbacks = float(state["elapsed"]), int(state.get("rollbacks", 0))
+        elif self.main:
+            self.outputs.start()
+        # where a rollback goes when no checkpoint is on disk yet: the start of this session
+        fresh = not list_checkpoints(self.run_dir / "checkpoints")
+        self.first_good = copy.deepcopy(self.snapshot()) if fresh else None
+        if self.world > 1:  # each rank its own generator for augmentation/noise (latents: the shared one)
+            seed = distributed.local_seed(self.t.seed, self.step)
+            self.ctx.local_rng = torch.Generator(self.device).manual_seed(seed)
+        self.writer = JsonlWriter(self.run_dir / "stats.jsonl")
+        if self.main:  # only rank 0 writes the run directory
+            self.writer.truncate_after(self.step)
+        self.tb = _tensorboard(self.run_dir) if self.main else None
+        self.bar = _progress_bar(self.progress, self.step, self.t.steps)
+        try:
+            return self.loop(callbacks)
+        finally:
+            if self.bar is not None:
+                self.bar.close()
+            if self.tb is not None:
+                self.tb.close()
 
-            # --- evaluation and sample grids (they see the exported sampling generator) ------------
-            if main and m.eval_every and (step % m.eval_every == 0 or step == t.steps) and weights_finite():
-                t0 = time.perf_counter()
-                eval_results, new_values = evaluator(export(), device)
-                best = evaluator.keep_if_best(eval_results, export(), step)
-                if best is not None:
-                    events.write(
-                        step, "best", message=f"best {best['metric']}.{best['key']} = {best['value']:.4g}"
-                    )
-                eval_values = {**new_values, "eval_s": round(time.perf_counter() - t0, 2)}
-                tick_start += time.perf_counter() - t0  # img/s measures training alone
-            if main and (step % t.sample_every == 0 or step == t.steps):
-                diversity = save_grid(export())
-
-            # --- bookkeeping at ticks (the only host syncs) ------------------------------------------
-            tick = step % t.log_every == 0 or step == t.steps
-            if tick:
-                now = time.perf_counter()
-                elapsed += now - tick_start
-                values = distributed.mean_stats(stats.flush(), device)
-                bad = all_finite(values)
-                # early samples are naturally alike: judge diversity after the first fifth of the run
-                settled = diversity if step >= t.steps // 5 else None
-                warnings = [] if bad else monitor.check(values, settled, eval_results)
-                last = {
-                    "step": step,
-                    "kimg": round(images / 1000, 3),
-                    "time_s": round(elapsed, 2),
-                    "img_per_s": round(tick_images / max(now - tick_start, 1e-9), 1),
-                    "lr_g": sched_g.get_last_lr()[0],
-                    "lr_d": sched_d.get_last_lr()[0],
-                    **values,
-                    **eval_values,
-                    **({"diversity": round(diversity, 4)} if diversity is not None else {}),
-                    **({"warnings": warnings} if warnings else {}),
-                }
-                if main:
-                    for message in warnings:
-                        events.write(step, "warning", message=message)
-                diversity, eval_results, eval_values = None, None, {}
-                if bad is not None:
-                    if rollbacks < m.max_rollbacks:
-                        roll_back(bad, values[bad])
-                        tick_start, tick_images = time.perf_counter(), 0
+    def loop(self, callbacks: list | None) -> RunResult:
+        t, last, interrupted = self.t, {}, False
+        self.tick_start, self.tick_images = time.perf_counter(), 0
+        with _Interrupt() as interrupt:
+            while self.step < t.steps:
+                stage = self.stages[self.stage]
+                self.ctx.step = self.step
+                at_tick = (self.step + 1) % t.log_every == 0 or self.step + 1 == t.steps
+                iterate(stage.phases, self.parts, self.objective, self.precision, at_tick)
+                n_real = t.batch_size * stage.phases[0].repeats * self.world  # counts are global under DDP
+                self.images += n_real
+                self.tick_images += n_real
+                if not stage.counts:  # a warm-up: no step, no EMA, no schedule
+                    self.advance_stage()
+                    continue
+                self.step += 1
+                self.parts.update_emas(self.step)
+                self.parts.step_schedules()
+                self.advance_stage()
+                self.observe()
+                tick = self.step % t.log_every == 0 or self.step == t.steps
+                if tick:
+                    record = self.tick()
+                    if record is None:  # rolled back
                         continue
-                    if main:
-                        writer.write(last)
-                    if bar is not None:
-                        bar.close()
-                    raise GankitError(
-                        f"training diverged at step {step}: {bad} is {values[bad]}"
-                        + (f" (after {rollbacks} rollbacks)" if rollbacks else ""),
-                        f"the last good checkpoint in {run_dir / 'checkpoints'} is intact; lower the "
-                        "learning rates (--lr-g/--lr-d) and train again, or resume with --resume",
-                    )
-                if main:
-                    writer.write(last)
-                if tb is not None:
-                    for key, v in last.items():
-                        if isinstance(v, float) and key not in ("time_s", "kimg"):
-                            tb.add_scalar(key, v, step)
-                if bar is not None:
-                    shown = {
-                        k: f"{last[k]:.3g}"
-                        for k in ("img_per_s", "loss/D", "loss/G", "D(x)", "D(G(z))")
-                        if k in last
-                    }
-                    shown |= {k.split("/")[1]: f"{v:.3g}" for k, v in last.items() if k.startswith("eval/")}
-                    if monitor.active:
-                        shown["warn"] = ",".join(sorted(monitor.active))
-                    bar.set_postfix(shown, refresh=False)
-                tick_start, tick_images = time.perf_counter(), 0
-            if bar is not None:
-                bar.update(1)
-            for cb in callbacks or []:  # a callback returning False stops the run like Ctrl-C
-                if cb(step, last) is False:
-                    interrupt.requested = True
-            stop = interrupt.requested
-            if world > 1:  # ranks stop together, agreeing at ticks only (no per-step sync)
-                stop = tick and distributed.any_rank(stop, device)
-            if main and (stop or step % t.checkpoint_every == 0 or step == t.steps):
-                checkpoint()
-            if stop and step < t.steps:
-                interrupted = True
-                break
-    if bar is not None:
-        bar.close()
-    if tb is not None:
-        tb.close()
-    return RunResult(run_dir, step, interrupted, last)
+                    last = record
+                if self.bar is not None:
+                    self.bar.update(1)
+                for cb in callbacks or []:  # a callback returning False stops the run like Ctrl-C
+                    if cb(self.step, last) is False:
+                        interrupt.requested = True
+                stop = interrupt.requested
+                if self.world > 1:  # ranks stop together, agreeing at ticks only (no per-step sync)
+                    stop = tick and distributed.any_rank(stop, self.device)
+                if self.main and (stop or self.step % t.checkpoint_every == 0 or self.step == t.steps):
+                    self.checkpoint()
+                if stop and self.step < t.steps:
+                    interrupted = True
+                    break
+        return RunResult(self.run_dir, self.step, interrupted, last)
+
+    def observe(self) -> None:
+        """Evaluation and preview grids (they see the exported model), on rank 0."""
+        step, t, m = self.step, self.t, self.m
+        if not self.main:
+            return
+        if m.eval_every and (step % m.eval_every == 0 or step == t.steps) and self.outputs.finite():
+            t0 = time.perf_counter()
+            evaluated = self.outputs.evaluate(step)
+            if evaluated is not None:
+                self.eval_results, new_values, best = evaluated
+                if best is not None:
+                    message = f"best {best['metric']}.{best['key']} = {best['value']:.4g}"
+                    self.events.write(step, "best", message=message)
+                self.eval_values = {**new_values, "eval_s": round(time.perf_counter() - t0, 2)}
+            self.tick_start += time.perf_counter() - t0  # img/s measures training alone
+        if step % t.sample_every == 0 or step == t.steps:
+            diversity = self.outputs.preview(step)
+            if diversity is not None:
+                self.diversity = diversity
+
+    def tick(self) -> dict[str, Any] | None:
+        """Bookkeeping at a tick (the only host syncs): stats, monitors, rollback, sinks."""
+        now = time.perf_counter()
+        self.elapsed += now - self.tick_start
+        values = distributed.mean_stats(self.ctx.stats.flush(), self.device)
+        bad = all_finite(values)
+        # early samples are naturally alike: judge diversity after the first fifth of the run
+        settled = self.diversity if self.step >= self.t.steps // 5 else None
+        warnings = [] if bad else self.monitor.check(values, settled, self.eval_results)
+        last = {
+            "step": self.step,
+            "kimg": round(self.images / 1000, 3),
+            "time_s": round(self.elapsed, 2),
+            "img_per_s": round(self.tick_images / max(now - self.tick_start, 1e-9), 1),
+            **self.parts.lrs(),
+            **values,
+            **self.eval_values,
+            **({"diversity": round(self.diversity, 4)} if self.diversity is not None else {}),
+            **({"warnings": warnings} if warnings else {}),
+        }
+        if self.main:
+            for message in warnings:
+                self.events.write(self.step, "warning", message=message)
+        self.diversity, self.eval_results, self.eval_values = None, None, {}
+        if bad is not None:
+            if self.rollbacks < self.m.max_rollbacks:
+                self.roll_back(bad, values[bad])
+                self.tick_start, self.tick_images = time.perf_counter(), 0
+                return None
+            if self.main:
+                self.writer.write(last)
+            raise self.diverged(bad, values[bad])
+        if self.main:
+            self.writer.write(last)
+        if self.tb is not None:
+            for key, v in last.items():
+                if isinstance(v, float) and key not in ("time_s", "kimg"):
+                    self.tb.add_scalar(key, v, self.step)
+        if self.bar is not None:
+            shown = {k: f"{last[k]:.3g}" for k in ("img_per_s", *self.objective.shown) if k in last}
+            shown |= {k.split("/")[1]: f"{v:.3g}" for k, v in last.items() if k.startswith("eval/")}
+            if self.monitor.active:
+                shown["warn"] = ",".join(sorted(self.monitor.active))
+            self.bar.set_postfix(shown, refresh=False)
+        self.tick_start, self.tick_images = time.perf_counter(), 0
+        return last
+
+    def diverged(self, bad: str, value: float) -> GankitError:
+        return GankitError(
+            f"training diverged at step {self.step}: {bad} is {value}"
+            + (f" (after {self.rollbacks} rollbacks)" if self.rollbacks else ""),
+            f"the last good checkpoint in {self.run_dir / 'checkpoints'} is intact; lower the "
+            "learning rates (--lr-g/--lr-d) and train again, or resume with --resume",
+        )
 
 
 def _progress_bar(enabled: bool, step: int, total: int):

@@ -1,61 +1,57 @@
-"""From a config and data to a ready game: recipe resolution, device, networks, optimisers."""
+"""From a config and data to a resolved run config: the family, its recipes, defaults, validation."""
 
 from __future__ import annotations
 
 import math
-
-import torch
-from torch import nn
 
 from gankit.config import DEFAULTS, Config, copy_config, merge_missing
 from gankit.data import DATASETS, RealData
 from gankit.errors import GankitError
 from gankit.losses import LOSSES
 from gankit.models import MODELS
-from gankit.nn.init import init_weights
-from gankit.nn.stabilisers import apply_spectral_norm
+from gankit.models.base import Family, Net, resolve_options
 from gankit.training import performance
+from gankit.training.parts import build_optimizer, lr_factor  # noqa: F401  (gankit 0.1's names)
+from gankit.training.performance import pick_device
 
 
-def resolve_config(cfg: Config, data: RealData) -> Config:
-    """Fill every auto field: user settings > the loss's recommendations > the dataset's recipe > defaults."""
+def resolve_config(cfg: Config, data) -> Config:
+    """Fill every auto field: user settings > the loss's recommendations > the family's recipe for the
+    dataset > the dataset's own recipe > defaults (shared ones here, the family's in its options)."""
     cfg = copy_config(cfg)
     spec = DATASETS.get(cfg.data.name) if cfg.data.name in DATASETS else None
     if cfg.model.name is None:
-        if spec is not None:
-            cfg.model.name = spec.default_model
-        else:
-            cfg.model.name = (
-                "dcgan"
-                if data.kind == "images" and MODELS.get("dcgan").check_shape(data.shape) is None
-                else "mlp"
-            )
+        cfg.model.name = spec.default_model if spec is not None else default_family(data).name
     family = MODELS.get(cfg.model.name)
     reason = family.check_shape(data.shape)
     if reason:
         raise GankitError(f"model '{family.name}' can't model data of shape {data.shape}: {reason}")
     loss = LOSSES.get(cfg.loss.name)
     merge_missing(cfg, loss.recommended)
+    merge_missing(cfg, family.recipe(cfg.data.name, data))
     if spec is not None:
         merge_missing(cfg, spec.recipes.get(family.name, {}))
     merge_missing(cfg, DEFAULTS)
+    options = resolve_options(cfg, family)
     if cfg.optim.optimizer == "auto":
         cfg.optim.optimizer = loss.recommended.get("optim.optimizer", "adam")
-    if cfg.model.d_norm == "auto":
-        batch = family.name == "dcgan" and not loss.batchnorm_free and not cfg.model.spectral_norm
-        cfg.model.d_norm = "batch" if batch else "none"  # SN replaces D's batch norm (Miyato 2018)
+    family.resolve(cfg, data)
     if cfg.model.conditional and data.labels is None:
         raise GankitError(
             f"dataset '{data.name}' has no labels, so it can't train a conditional model",
             "drop --conditional, or use class sub-folders / a 'labels' array",
         )
+    for message in family.validate(options, cfg):
+        raise GankitError(f"invalid config: {message}", "fix the value in --config or --set")
+    if cfg.train.channels_last is None:  # NHWC for the convolutional families
+        cfg.train.channels_last = data.kind == "images" and family.convolutional
     device = pick_device(cfg.train.device)
     if cfg.train.memory_budget_mb is None:
         cfg.train.memory_budget_mb = int(performance.memory_budget_mb(cfg, device))
     if cfg.train.batch_size == "auto":  # the largest batch that fits the memory budget
-        cfg.train.batch_size = performance.auto_batch_size(cfg, data, device)
-    if cfg.train.channels_last is None:  # NHWC for the convolutional families
-        cfg.train.channels_last = data.kind == "images" and family.name != "mlp"
+        from gankit.training.memory import auto_batch_size
+
+        cfg.train.batch_size = auto_batch_size(cfg, data, device)
     performance.check_precision(cfg.train.precision, device)
     if cfg.model.pack > 1 and cfg.train.batch_size % cfg.model.pack:
         raise GankitError(
@@ -63,6 +59,10 @@ def resolve_config(cfg: Config, data: RealData) -> Config:
             "make the batch size a multiple of the pack size",
         )
     t = cfg.train
+    if t.epochs is not None:
+        if t.epochs < 1:
+            raise GankitError(f"train.epochs={t.epochs} trains nothing", "use 1 or more epochs")
+        t.steps = t.epochs * family.steps_per_epoch(cfg, data)
     if t.sample_every is None:
         t.sample_every = max(1, t.steps // 10)
     if t.checkpoint_every is None:
@@ -70,6 +70,14 @@ def resolve_config(cfg: Config, data: RealData) -> Config:
     _resolve_monitor(cfg, data)
     _validate(cfg)
     return cfg
+
+
+def default_family(data) -> Family:
+    """The family of the highest priority among those that model this data."""
+    fits = [f for _, f in MODELS.items() if data.kind in f.data_kinds and f.check_shape(data.shape) is None]
+    if not fits:
+        raise GankitError(f"no model family models {data.kind} of shape {data.shape}", "see `gankit models`")
+    return max(fits, key=lambda f: f.priority)
 
 
 def _resolve_monitor(cfg: Config, data: RealData) -> None:
@@ -120,13 +128,9 @@ def _validate(cfg: Config) -> None:
         (cfg.optim.n_critic >= 1, "optim.n_critic must be >= 1"),
         (cfg.model.pack >= 1, "model.pack must be >= 1"),
         (cfg.model.mbstd >= 0, "model.mbstd must be >= 0 (0 turns it off)"),
-        (cfg.model.extra_convs >= 0, "model.extra_convs must be >= 0 (0: the plain DCGAN stack)"),
         (cfg.loss.r1 >= 0 and cfg.loss.r2 >= 0, "loss.r1 and loss.r2 must be >= 0"),
         (cfg.loss.reg_every >= 1, "loss.reg_every must be >= 1 (1: R1/R2 on every step)"),
-        (
-            cfg.model.latent_dim >= 1 and cfg.model.width >= 1 and cfg.model.depth >= 1,
-            "model.latent_dim, width and depth must be >= 1",
-        ),
+        (cfg.model.latent_dim >= 1, "model.latent_dim must be >= 1"),
         (0.0 <= cfg.loss.label_smoothing < 1.0, "loss.label_smoothing must be in [0, 1)"),
         (
             cfg.loss.instance_noise >= 0 and cfg.loss.gp_weight >= 0 and cfg.loss.clip > 0,
@@ -145,49 +149,6 @@ def _validate(cfg: Config) -> None:
             raise GankitError(f"invalid config: {message}", "fix the value in --config or --set")
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise GankitError("--device cuda was asked for but CUDA is not available", "use --device auto or cpu")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise GankitError("--device mps was asked for but MPS is not available", "use --device auto or cpu")
-    if name not in ("cpu", "cuda", "mps"):
-        raise GankitError(f"unknown device '{name}'", "use auto, cpu, cuda or mps")
-    return torch.device(name)
-
-
-def build_networks(cfg: Config, data: RealData) -> tuple[nn.Module, nn.Module]:
-    family = MODELS.get(cfg.model.name)
-    k = data.num_classes if cfg.model.conditional else 0
-    g = init_weights(family.build_generator(cfg.model, data.shape, k), cfg.model.init)
-    d = init_weights(family.build_discriminator(cfg.model, data.shape, k, cfg.model.d_norm), cfg.model.init)
-    if cfg.model.spectral_norm:
-        apply_spectral_norm(d)  # after init: it reparametrises the initialised weights
-    return g, d
-
-
-def build_optimizer(cfg: Config, params, which: str, device: torch.device) -> torch.optim.Optimizer:
-    o = cfg.optim
-    lr = o.lr_g if which == "G" else o.lr_d
-    fast = performance.fast_optimizer_kwargs(device)
-    if o.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=o.betas_g if which == "G" else o.betas_d, **fast)
-    if o.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, foreach=device.type == "cuda")
-    raise GankitError(f"unknown optimizer '{o.optimizer}'", "use adam or rmsprop")
-
-
-def lr_factor(schedule: str, steps: int):
-    """LambdaLR factor over generator steps: constant, linear decay to 0, or cosine to 0."""
-    if schedule == "constant":
-        return lambda s: 1.0
-    if schedule == "linear":
-        return lambda s: max(0.0, 1.0 - s / steps)
-    if schedule == "cosine":
-        return lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
-    raise GankitError(f"unknown schedule '{schedule}'", "use constant, linear or cosine")
+def build_networks(cfg: Config, data) -> dict[str, Net]:
+    """The family's named networks for a resolved config, initialised from the global RNG."""
+    return MODELS.get(cfg.model.name).networks(cfg, data)

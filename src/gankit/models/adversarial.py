@@ -1,68 +1,62 @@
-"""The adversarial game as data: phases of terms, which the loop runs without knowing what they are.
+"""The two-player game of a generator ``G(z, y)`` and a discriminator ``D(x, y)``: its terms and phases.
 
-A :class:`Phase` optimises one network by the sum of its terms, ``repeats`` times per iteration
-(n_critic for D). A family with extra objectives (R1, cycle consistency, L1, perceptual) adds a
-term to a phase or a phase to the list; the loop itself does not change.
+Shared by every family whose networks are one such pair (mlp, dcgan, ...). D's phase sums the
+adversarial term and the regularisers asked for (gradient penalty, R1, R2) ``n_critic`` times; G's
+phase sums the adversarial term. A family with more networks or terms writes its own objective
+(see docs/design.md); this one is also a worked example.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from gankit.config import Config
-from gankit.data import BatchSampler, RealData
 from gankit.latent import sample_latent
 from gankit.losses import LOSSES, gradient_penalty
 from gankit.training.augment import diff_augment, parse_policy
-from gankit.training.stats import Stats
-
-Term = Callable[["Game"], Tensor]
+from gankit.training.objective import Objective, Phase, Stage, Term, TrainContext, clip_weights, warmup_stage
 
 
-@dataclass
-class Phase:
-    name: str
-    net: nn.Module
-    opt: torch.optim.Optimizer
-    terms: list[Term]
-    repeats: int = 1
-    after_step: list[Callable[[], None]] = field(default_factory=list)
+class Game(Objective):
+    """Real batches, fakes (with the D phase's forward reused by the G phase), D's inputs."""
 
+    shown = ("loss/D", "loss/G", "D(x)", "D(G(z))")
 
-class Game:
-    """The state the terms of one iteration share: networks, batches, the RNG, the stats."""
-
-    def __init__(
-        self,
-        cfg: Config,
-        G: nn.Module,
-        D: nn.Module,
-        data: RealData,
-        sampler: BatchSampler,
-        rng: torch.Generator,
-        stats: Stats,
-        device: torch.device,
-    ):
-        self.cfg, self.G, self.D, self.data, self.sampler = cfg, G, D, data, sampler
-        self.rng, self.stats, self.device = rng, stats, device
+    def __init__(self, ctx: TrainContext):
+        super().__init__(ctx)
+        cfg = ctx.cfg
         self.loss = LOSSES.get(cfg.loss.name)
+        self.probabilistic = self.loss.probabilistic
         self.conditional = cfg.model.conditional
-        self.step = 0
-        self.keep_graph = False  # set by the loop: the next G phase may reuse this D phase's fakes
+        self.augment = parse_policy(cfg.loss.augment or "none")
         self._real: tuple[Tensor, Tensor | None] | None = None
         self._labels: Tensor | None = None
         self._fake_graph: Tensor | None = None
-        self.augment = parse_policy(cfg.loss.augment or "none")
         self.last_fake: Tensor | None = None  # D's fakes of this repeat, for penalty terms
         self.real_scored: tuple[Tensor, Tensor] | None = None  # (real input, D's scores), for R1
-        # set by the loop for speed and scale (training/performance.py, training/distributed.py)
-        self.channels_last = False  # real batches in NHWC, like the networks
-        self.rank, self.world = 0, 1  # under DDP: this process's slice of each global batch
-        self.local_rng = rng  # augmentation / noise / interpolates: a rank's own generator under DDP
+
+    @property
+    def G(self):
+        return self.ctx.nets["G"]
+
+    @property
+    def D(self):
+        return self.ctx.nets["D"]
+
+    def stages(self) -> list[Stage]:
+        """D (n_critic times: adversarial term [+ penalties]), then G; after a D-only warm-up if asked."""
+        cfg = self.cfg
+        d_terms: list[Term] = [d_adversarial]
+        if self.loss.gradient_penalty:
+            d_terms.append(d_gradient_penalty)
+        if cfg.loss.r1 > 0:
+            d_terms.append(d_r1_penalty)
+        if cfg.loss.r2 > 0:
+            d_terms.append(d_r2_penalty)
+        d_after = [clip_weights("D", cfg.loss.clip)] if self.loss.clip_weights else []
+        d = Phase("D", "d", ("D",), d_terms, repeats=cfg.optim.n_critic, keeps=("G",), after_step=d_after)
+        g = Phase("G", "g", ("G",), [g_adversarial])
+        return [*warmup_stage(d, cfg.optim.d_warmup), Stage("main", [d, g])]
 
     # --- batches -------------------------------------------------------------------------------
     def new_repeat(self) -> None:
@@ -77,9 +71,9 @@ class Game:
     def real(self) -> tuple[Tensor, Tensor | None]:
         """This repeat's real batch (drawn once, shared by all its terms)."""
         if self._real is None:
-            x, y = self.data.batch(self.sampler.next())
+            x, y = self.ctx.data.batch(self.ctx.batches.next())
             x = x.to(self.device, non_blocking=True)
-            if self.channels_last and x.dim() == 4:
+            if self.ctx.channels_last and x.dim() == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             self._real = (x, y.to(self.device) if y is not None else None)
             self._labels = self._real[1]
@@ -102,21 +96,19 @@ class Game:
                 fake, self._fake_graph = self._fake_graph, None
                 return fake
             return self._generate()
-        if self.keep_graph:
+        if self.ctx.keep_graph:
             self._fake_graph = self._generate()
             return self._fake_graph.detach()
         with torch.no_grad():
             return self._generate()
 
     def _generate(self) -> Tensor:
-        n = self.cfg.train.batch_size
+        n, world, rank = self.cfg.train.batch_size, self.ctx.world, self.ctx.rank
         # every rank draws the global batch's latents from the shared generator and keeps its slice:
         # distinct noise per rank, and N ranks at batch B compute what one process does at N*B
-        z = sample_latent(
-            n * self.world, self.cfg.model.latent_dim, self.cfg.model.prior, self.rng, self.device
-        )
-        if self.world > 1:
-            z = z[self.rank * n : (self.rank + 1) * n]
+        z = sample_latent(n * world, self.cfg.model.latent_dim, self.cfg.model.prior, self.rng, self.device)
+        if world > 1:
+            z = z[rank * n : (rank + 1) * n]
         return self.G(z, self.fake_labels())
 
     # --- discriminator inputs ------------------------------------------------------------------
@@ -193,31 +185,3 @@ def g_adversarial(game: Game) -> Tensor:
     loss = game.loss.g_loss(game.judge(fake, game.fake_labels()))
     game.stats.report("loss/G", loss)
     return loss
-
-
-def clip_weights(net: nn.Module, c: float) -> Callable[[], None]:
-    params = [p for p in net.parameters()]
-
-    @torch.no_grad()
-    def clip() -> None:
-        torch._foreach_clamp_min_(params, -c)
-        torch._foreach_clamp_max_(params, c)
-
-    return clip
-
-
-def standard_phases(game: Game, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer) -> list[Phase]:
-    """D (n_critic times: adversarial term [+ gradient penalty]), then G (adversarial term)."""
-    loss, cfg = game.loss, game.cfg
-    d_terms: list[Term] = [d_adversarial]
-    if loss.gradient_penalty:
-        d_terms.append(d_gradient_penalty)
-    if cfg.loss.r1 > 0:
-        d_terms.append(d_r1_penalty)
-    if cfg.loss.r2 > 0:
-        d_terms.append(d_r2_penalty)
-    d_after = [clip_weights(game.D, cfg.loss.clip)] if loss.clip_weights else []
-    return [
-        Phase("D", game.D, opt_d, d_terms, repeats=cfg.optim.n_critic, after_step=d_after),
-        Phase("G", game.G, opt_g, [g_adversarial]),
-    ]

@@ -1,0 +1,159 @@
+"""Families whose trained model generates: ``G(z, y) -> x`` judged by ``D(x, y)``.
+
+:class:`GeneratorFamily` declares the two networks (with the shared init and D stabilisers), the
+standard game (models/adversarial.py), and the outputs of a run: the real and fixed-latent grids,
+evaluation during training, and the exported generator (EMA weights, standing batch-norm statistics).
+A subclass supplies the two network builders, its options and its recipes (models/mlp.py).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gankit.config import Config
+from gankit.latent import balanced_labels, sample_latent
+from gankit.models.adversarial import Game
+from gankit.models.base import Family, Net, model_view
+from gankit.nn.init import init_weights
+from gankit.nn.stabilisers import apply_spectral_norm
+from gankit.training.objective import TrainContext
+
+GRID_SIZE = 64
+
+
+class GeneratorFamily(Family):
+    task = "generate"
+    network_names = ("G", "D")
+
+    def build_generator(self, spec: Any, shape: tuple[int, ...], num_classes: int) -> nn.Module:
+        raise NotImplementedError
+
+    def build_discriminator(
+        self, spec: Any, shape: tuple[int, ...], num_classes: int, norm: str
+    ) -> nn.Module:
+        raise NotImplementedError
+
+    def resolve(self, cfg: Config, data: Any) -> None:
+        if cfg.model.d_norm == "auto":
+            cfg.model.d_norm = "none"
+
+    def networks(self, cfg: Config, data: Any) -> dict[str, Net]:
+        spec = model_view(cfg.model)
+        k = data.num_classes if cfg.model.conditional else 0
+        g = init_weights(self.build_generator(spec, data.shape, k), cfg.model.init)
+        d = init_weights(self.build_discriminator(spec, data.shape, k, cfg.model.d_norm), cfg.model.init)
+        if cfg.model.spectral_norm:
+            apply_spectral_norm(d)  # after init: it reparametrises the initialised weights
+        return {"G": Net(g, "g", ema=True, export=True), "D": Net(d, "d")}
+
+    def objective(self, ctx: TrainContext) -> Game:
+        return Game(ctx)
+
+    def outputs(self, ctx: TrainContext, run_dir: Path) -> GeneratorOutputs:
+        return GeneratorOutputs(ctx, run_dir)
+
+    def build_export(self, meta: dict[str, Any]) -> nn.Module:
+        spec = model_view(meta["model"])
+        k = meta["num_classes"] if spec.conditional else 0
+        return self.build_generator(spec, tuple(meta["shape"]), k)
+
+
+def model_meta(cfg: Config, data: Any) -> dict[str, Any]:
+    """What an exported generator's config.json says besides the format: model, data, task."""
+    info = {k: v for k, v in data.info.items() if k in ("centres", "std", "class_names")}
+    return {
+        "task": "generate",
+        "model": cfg.to_dict()["model"],
+        "shape": list(data.shape),
+        "kind": data.kind,
+        "num_classes": data.num_classes,
+        "data": {"name": cfg.data.name, "resolution": cfg.data.resolution, **info},
+    }
+
+
+class GeneratorOutputs:
+    """Grids, evaluation and exports of a generator run; an export is cached per step, so a grid,
+    an evaluation and a checkpoint at the same step share one."""
+
+    def __init__(self, ctx: TrainContext, run_dir: Path):
+        from gankit.training.monitors import mean_pairwise_distance
+
+        cfg, data, device = ctx.cfg, ctx.data, ctx.device
+        self.ctx, self.cfg, self.data, self.run_dir = ctx, cfg, data, run_dir
+        self.meta = model_meta(cfg, data)
+        self._exported: dict[int, nn.Module] = {}
+        first = data.batch(torch.arange(min(len(data), 256), device=device))[0]
+        self.real_diversity = mean_pairwise_distance(first)
+        k = data.num_classes if cfg.model.conditional else 0
+        self.rows = k if 0 < k <= 16 else None  # whole rows of 0..k-1
+        n_grid = k * max(1, round(GRID_SIZE / k)) if self.rows else GRID_SIZE
+        g = torch.Generator().manual_seed(cfg.train.seed + 3)
+        self.grid_z = sample_latent(n_grid, cfg.model.latent_dim, cfg.model.prior, g, device)
+        self.grid_y = (torch.arange(n_grid) % k).to(device) if k else None
+        self.evaluator = None
+        if cfg.monitor.eval_every and ctx.rank == 0:
+            from gankit.training.evaluation import TrainingEvaluator
+
+            self.evaluator = TrainingEvaluator(cfg, data, self.meta, run_dir)
+
+    def start(self) -> None:
+        from gankit.visual import save_samples_png
+
+        save_samples_png(
+            self.data.all_x[:GRID_SIZE], self.run_dir / "reals.png", self.data.info.get("centres")
+        )
+
+    def clear(self) -> None:
+        self._exported.clear()
+
+    def finite(self) -> bool:
+        params = list(self.ctx.plain["G"].parameters())
+        return bool(torch.stack([p.detach().float().abs().sum() for p in params]).sum().isfinite())
+
+    def export(self, step: int) -> nn.Module:
+        """A frozen copy of the sampling generator (EMA when on), BN stats recomputed for its weights."""
+        from gankit.training.ema import standing_stats
+
+        if step in self._exported:
+            return self._exported[step]
+        self._exported.clear()
+        cfg, device = self.cfg, self.ctx.device
+        g = torch.Generator().manual_seed(cfg.train.seed + 2)
+        n = max(cfg.train.batch_size, 256)
+
+        def make_input(i: int):
+            z = sample_latent(n, cfg.model.latent_dim, cfg.model.prior, g, device)
+            y = balanced_labels(n, self.data.num_classes, g).to(device) if cfg.model.conditional else None
+            return z, y
+
+        source = self.ctx.ema.get("G", self.ctx.plain["G"])
+        self._exported[step] = standing_stats(copy.deepcopy(source), make_input)
+        return self._exported[step]
+
+    def save(self, step: int, model_dir: Path) -> None:
+        from gankit.pretrained import save_pretrained
+
+        save_pretrained(model_dir, self.export(step), self.meta)
+
+    def preview(self, step: int) -> float:
+        """Write the fixed-latent grid; returns its diversity relative to the real data's."""
+        from gankit.training.monitors import mean_pairwise_distance
+        from gankit.visual import save_samples_png
+
+        with torch.no_grad():
+            x = self.export(step)(self.grid_z, self.grid_y)
+        path = self.run_dir / f"fakes_{step:06d}.png"
+        save_samples_png(x, path, self.data.info.get("centres"), nrow=self.rows)
+        return mean_pairwise_distance(x) / max(self.real_diversity, 1e-12)
+
+    def evaluate(self, step: int):
+        """(results, stat values, best-model event or None), or None when evaluation is off."""
+        if self.evaluator is None:
+            return None
+        results, values = self.evaluator(self.export(step), self.ctx.device)
+        return results, values, self.evaluator.keep_if_best(results, self.export(step), step)

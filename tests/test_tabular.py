@@ -145,8 +145,10 @@ def test_save_load_gives_the_same_samples(fitted, tmp_path):
         loaded.sample(30, seed=3, conditions=east), gan.sample(30, seed=3, conditions=east)
     )
     assert not gan.sample(50, seed=1).equals(gan.sample(50, seed=2))
+    assert TabularGAN.load(tmp_path).sample(5, seed=7).equals(gan.sample(5, seed=7))  # a run dir's model/
+    (tmp_path / "empty").mkdir()
     with pytest.raises(GankitError, match="not a tabular model"):
-        TabularGAN.load(tmp_path)
+        TabularGAN.load(tmp_path / "empty")
 
 
 def test_mixed_table_fits_and_samples_missing_values():

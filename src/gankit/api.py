@@ -186,9 +186,9 @@ def evaluate(
     (``classifier:<dataset>``, ``random`` or ``inception``)."""
     from gankit.metrics import EvalContext
     from gankit.metrics.evaluation import compute_metrics, select_metrics
-    from gankit.pretrained import find_model_dir
+    from gankit.pretrained import GAN, find_model_dir
 
-    gan = load(path, device=device)
+    gan = GAN.from_pretrained(path, device=device)  # generators; tables: `gankit tabular evaluate`
     ctx = EvalContext.for_model(gan, _real_data_for(gan.meta), seed, extractor)
     results = compute_metrics(ctx, select_metrics(ctx, metrics), n)
     if record:

@@ -140,7 +140,7 @@ def sample(
     """Draw samples from a trained generator."""
     import numpy as np
 
-    import gankit
+    from gankit.pretrained import GAN
     from gankit.visual import save_samples_png
 
     suffix = out.suffix.lower()
@@ -151,7 +151,7 @@ def sample(
     if truncation is not None and truncation <= 0:
         raise GankitError(f"--truncation {truncation} must be > 0", "e.g. --truncation 0.7")
     label_list = _parse_labels(labels)
-    gan = gankit.load(run, device=device)
+    gan = GAN.from_pretrained(run, device=device)  # a generator; other tasks name their command
     x, y = gan.sample(n, seed=seed, labels=label_list, truncation=truncation, return_labels=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".png":

@@ -1,6 +1,6 @@
 """Model families (`gankit models`): each a plug-in declaring its networks, options and objective."""
 
-from gankit.models import dcgan, mlp  # noqa: F401  (register the families)
+from gankit.models import ctgan, dcgan, mlp  # noqa: F401  (register the families)
 from gankit.models.base import MODELS, Family, Group, Net, register_model
 
 ModelFamily = Family  # gankit 0.1's name

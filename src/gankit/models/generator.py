@@ -55,7 +55,15 @@ class GeneratorFamily(Family):
         return Game(ctx)
 
     def outputs(self, ctx: TrainContext, run_dir: Path) -> GeneratorOutputs:
-        return GeneratorOutputs(ctx, run_dir)
+        return GeneratorOutputs(self, ctx, run_dir)
+
+    def sampling_network(self, ctx: TrainContext) -> nn.Module:
+        """What samples ``x = net(z, y)`` now: G's EMA when on, else G (exports copy it)."""
+        return ctx.ema.get("G", ctx.plain["G"])
+
+    def export_meta(self, ctx: TrainContext) -> dict[str, Any]:
+        """config.json of the export (besides the format): what :meth:`build_export` reads."""
+        return {**model_meta(ctx.cfg, ctx.data), "stage": ctx.stage}
 
     def build_export(self, meta: dict[str, Any]) -> nn.Module:
         spec = model_view(meta["model"])
@@ -80,12 +88,12 @@ class GeneratorOutputs:
     """Grids, evaluation and exports of a generator run; an export is cached per step, so a grid,
     an evaluation and a checkpoint at the same step share one."""
 
-    def __init__(self, ctx: TrainContext, run_dir: Path):
+    def __init__(self, family: GeneratorFamily, ctx: TrainContext, run_dir: Path):
         from gankit.training.monitors import mean_pairwise_distance
 
         cfg, data, device = ctx.cfg, ctx.data, ctx.device
-        self.ctx, self.cfg, self.data, self.run_dir = ctx, cfg, data, run_dir
-        self.meta = model_meta(cfg, data)
+        self.family, self.ctx, self.cfg, self.data, self.run_dir = family, ctx, cfg, data, run_dir
+        self.meta = family.export_meta(ctx)
         self._exported: dict[int, nn.Module] = {}
         first = data.batch(torch.arange(min(len(data), 256), device=device))[0]
         self.real_diversity = mean_pairwise_distance(first)
@@ -112,7 +120,7 @@ class GeneratorOutputs:
         self._exported.clear()
 
     def finite(self) -> bool:
-        params = list(self.ctx.plain["G"].parameters())
+        params = list(self.family.sampling_network(self.ctx).parameters())
         return bool(torch.stack([p.detach().float().abs().sum() for p in params]).sum().isfinite())
 
     def export(self, step: int) -> nn.Module:
@@ -131,13 +139,14 @@ class GeneratorOutputs:
             y = balanced_labels(n, self.data.num_classes, g).to(device) if cfg.model.conditional else None
             return z, y
 
-        source = self.ctx.ema.get("G", self.ctx.plain["G"])
+        source = self.family.sampling_network(self.ctx)
         self._exported[step] = standing_stats(copy.deepcopy(source), make_input)
         return self._exported[step]
 
     def save(self, step: int, model_dir: Path) -> None:
         from gankit.pretrained import save_pretrained
 
+        self.meta = self.family.export_meta(self.ctx)  # a stage may have changed the architecture
         save_pretrained(model_dir, self.export(step), self.meta)
 
     def preview(self, step: int) -> float:
@@ -155,5 +164,6 @@ class GeneratorOutputs:
         """(results, stat values, best-model event or None), or None when evaluation is off."""
         if self.evaluator is None:
             return None
+        self.evaluator.ctx.meta.update(self.family.export_meta(self.ctx))  # for best/
         results, values = self.evaluator(self.export(step), self.ctx.device)
         return results, values, self.evaluator.keep_if_best(results, self.export(step), step)

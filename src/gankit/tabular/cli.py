@@ -90,15 +90,18 @@ def _metadata(path: Path | None) -> dict | None:
 
 @app.command()
 def fit(
-    data: str = typer.Argument(
-        ..., help="A .csv/.parquet file or a built-in table (`gankit tabular datasets`)."
+    data: str | None = typer.Argument(
+        None, help="A .csv/.parquet file or a built-in table (`gankit tabular datasets`)."
     ),
-    out: Path = typer.Option(..., "--out", help="Model directory to write."),
+    out: Path | None = typer.Option(
+        None, "--out", help="The run directory (new or empty; default: a new one under runs/)."
+    ),
+    resume: Path | None = typer.Option(None, "--resume", help="Continue this run directory exactly."),
     discrete: str | None = typer.Option(
         None, "--discrete", help="Discrete columns, e.g. a,b (added to inferred)."
     ),
     metadata: Path | None = typer.Option(None, "--metadata", help="SDV-style column types (.json/.yaml)."),
-    epochs: int = typer.Option(300, "--epochs"),
+    epochs: int | None = typer.Option(None, "--epochs", help="Passes over the table (default 300)."),
     batch_size: int | None = typer.Option(None, "--batch-size"),
     dp_epsilon: float | None = typer.Option(
         None, "--dp-epsilon", help="Train the critic with DP-SGD to this ε."
@@ -106,25 +109,54 @@ def fit(
     dp_delta: float | None = typer.Option(None, "--dp-delta", help="DP δ (default 1 / (10 × rows))."),
     device: str = typer.Option("auto", "--device"),
     seed: int = typer.Option(0, "--seed"),
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where numbered run directories go."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
-    """Fit a synthesizer to a table and save it (config.json, transformer.json, model.safetensors)."""
+    """Fit a synthesizer to a table: a run directory with config.yaml, stats.jsonl, checkpoints/,
+    model/ (config.json, transformer.json, model.safetensors) and report.html."""
     from gankit.tabular.datasets import TABLES
     from gankit.tabular.synthesizer import TabularGAN
 
+    if resume is not None:
+        if data is not None or discrete or metadata or batch_size or dp_epsilon or dp_delta:
+            raise GankitError(
+                "--resume continues a run with its own table and settings",
+                "drop DATA and the data/model flags (--epochs N trains it further)",
+            )
+        gan = TabularGAN.resume(resume, epochs=epochs, progress=progress)
+        _report_fit(gan, resume, None)
+        return
+    if data is None:
+        raise GankitError(
+            "no table given", "gankit tabular fit DATA (a .csv/.parquet file or a built-in table)"
+        )
     df = read_table(data)
     columns = _columns(discrete)
     if columns is None and data in TABLES and not Path(data).exists():
         columns = list(TABLES.get(data).discrete)
-    gan = TabularGAN(epochs=epochs, batch_size=batch_size, dp_epsilon=dp_epsilon, dp_delta=dp_delta,
+    gan = TabularGAN(epochs=epochs or 300, batch_size=batch_size, dp_epsilon=dp_epsilon, dp_delta=dp_delta,
                      device=device, seed=seed)  # fmt: skip
-    gan.fit(df, discrete_columns=columns, metadata=_metadata(metadata))
-    gan.save(out)
-    typer.echo(f"model:   {out}  ({len(df)} rows, {len(df.columns)} columns, {gan.result.seconds:.1f} s)")
+    from gankit.training.rundir import claim_out_dir, new_run_dir
+
+    run_dir = claim_out_dir(out) if out is not None else new_run_dir(runs_dir, "ctgan", data)
+    gan.fit(df, discrete_columns=columns, metadata=_metadata(metadata), out=run_dir, name=_data_name(data),
+            metadata_path=str(metadata) if metadata else None, progress=progress)  # fmt: skip
+    _report_fit(gan, run_dir, len(df))
+
+
+def _data_name(data: str) -> str:
+    """What config.yaml records: a built-in name, or the file's absolute path (so --resume finds it)."""
+    return str(Path(data).resolve()) if Path(data).exists() else data
+
+
+def _report_fit(gan, run_dir: Path, rows: int | None) -> None:
+    size = f"{rows} rows, " if rows is not None else ""
+    typer.echo(f"model:   {run_dir / 'model'}  ({size}{gan.result.seconds:.1f} s of training)")
     if gan.dp_epsilon_spent is not None:
         typer.echo(
-            f"privacy: ε = {gan.dp_epsilon_spent:.3f} spent (asked {dp_epsilon}), δ = {gan.dp_delta:.2e}"
+            f"privacy: ε = {gan.dp_epsilon_spent:.3f} spent (asked {gan.dp_epsilon}), δ = {gan.dp_delta:.2e}"
         )
-    typer.echo(f"next:    gankit tabular sample {out} -n {len(df)} --out synth.csv")
+    typer.echo(f"next:    gankit tabular sample {run_dir} -n {rows or 1000} --out synth.csv")
 
 
 @app.command()

@@ -24,25 +24,30 @@ from gankit.errors import GankitError
 
 
 class DPCritic:
-    """A drop-in ``critic_step`` for :func:`gankit.tabular.train.train` that trains D with DP-SGD."""
+    """The critic phase's step under DP-SGD (:class:`gankit.tabular.game.TableGame`): it fills the
+    critic's ``.grad`` with clipped, noised per-row gradients; the loop steps the optimiser. The
+    accountant's history is the objective's state, saved in checkpoints."""
 
-    def __init__(self, game, epsilon: float, delta: float, max_grad_norm: float = 1.0):
+    def __init__(
+        self, game, epsilon: float, delta: float, max_grad_norm: float, batch_size: int, total_steps: int,
+        gp_weight: float,
+    ):  # fmt: skip
         try:
             from opacus.accountants import RDPAccountant
             from opacus.accountants.utils import get_noise_multiplier
         except ImportError:  # pragma: no cover
             raise GankitError("differential privacy needs opacus", "pip install 'gankit[tabular]'") from None
         self.game, self.epsilon, self.delta, self.clip = game, epsilon, delta, max_grad_norm
-        s, n = game.s, len(game.data)
-        self.q = min(1.0, s.batch_size / n)
-        self.total_steps = s.epochs * s.steps_per_epoch * s.d_steps
+        n = len(game.data)
+        self.q = min(1.0, batch_size / n)
+        self.total_steps = total_steps
         self.sigma = get_noise_multiplier(
             target_epsilon=epsilon, target_delta=delta, sample_rate=self.q, steps=self.total_steps,
             accountant="rdp",
         )  # fmt: skip
         self.accountant = RDPAccountant()
         self.steps = 0
-        D = game.D
+        D = game.ctx.plain["D"]
         self.names = [k for k, p in D.named_parameters() if p.requires_grad]
 
         def row_loss(params, x_real: Tensor, x_fake: Tensor, alpha: Tensor) -> Tensor:
@@ -52,13 +57,13 @@ class DPCritic:
             x_hat = torch.lerp(x_real, x_fake, alpha)
             gx = grad(d)(x_hat)
             gp = (gx.norm(2) - 1.0) ** 2
-            return d(x_fake) - d(x_real) + s.gp_weight * gp
+            return d(x_fake) - d(x_real) + gp_weight * gp
 
         self._per_row_grads = vmap(grad(row_loss), in_dims=(None, 0, 0, 0), randomness="different")
 
-    def step(self) -> dict[str, Tensor]:
+    def step(self) -> None:
         g = self.game
-        D, dev = g.D, g.device
+        D, G, dev = g.ctx.plain["D"], g.ctx.plain["G"], g.device
         take = torch.rand(len(g.data), device=dev) < self.q  # Poisson sampling
         real = g.data[take]
         if len(real):
@@ -66,10 +71,10 @@ class DPCritic:
                 cond, _, _ = g.sampler.rows_cond(real)
             else:
                 cond = torch.zeros(len(real), 0, device=dev)
-            g.G.eval()  # batch-norm statistics must not record conditions read off private rows
+            G.eval()  # batch-norm statistics must not record conditions read off private rows
             with torch.no_grad():
-                _, fake = g.fake(cond)
-            g.G.train()
+                _, fake = g.fake(cond, G)
+            G.train()
             x_real, x_fake = torch.cat([real, cond], 1), torch.cat([fake, cond], 1)
             alpha = torch.rand(len(real), 1, device=dev)
             params = {k: p.detach() for k, p in D.named_parameters()}
@@ -81,10 +86,16 @@ class DPCritic:
             total = torch.einsum("b,b...->...", scale, grads[k]) if len(real) else torch.zeros_like(p)
             noise = torch.randn_like(p) * self.sigma * self.clip
             p.grad = (total + noise) / expected
-        g.opt_d.step()
         self.accountant.step(noise_multiplier=self.sigma, sample_rate=self.q)
         self.steps += 1
-        return {"dp_rows": torch.tensor(float(len(real)), device=dev)}
+        g.stats.report("dp_rows", torch.tensor(float(len(real)), device=dev))
+
+    def state_dict(self) -> dict:
+        return {"history": [list(h) for h in self.accountant.history], "steps": self.steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.accountant.history = [tuple(h) for h in state["history"]]
+        self.steps = int(state["steps"])
 
     def epsilon_spent(self) -> float:
         return float(self.accountant.get_epsilon(self.delta)) if self.steps else 0.0

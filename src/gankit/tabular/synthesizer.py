@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +14,20 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from gankit.errors import GankitError
-from gankit.tabular.model import Critic, Generator, TabularModelConfig
+from gankit.tabular.model import Generator, TabularModelConfig
 from gankit.tabular.sampler import CondSampler
-from gankit.tabular.train import Game, TrainResult, TrainSettings, train
 from gankit.tabular.transformer import MISSING, DataTransformer, _isna, _plain
 
 log = logging.getLogger(__name__)
 FORMAT, FORMAT_VERSION = "gankit-tabular", 1
 MAX_REJECTION_ROUNDS = 50
+
+
+@dataclass
+class TrainResult:
+    history: list[dict] = field(default_factory=list)  # one record per epoch
+    seconds: float = 0.0
+    dp_epsilon: float | None = None
 
 
 class TabularGAN:
@@ -69,6 +75,7 @@ class TabularGAN:
         self.model_config: TabularModelConfig | None = None
         self.result: TrainResult | None = None
         self.dp_epsilon_spent: float | None = None
+        self.run_dir: Path | None = None
 
     def params(self) -> dict[str, Any]:
         keys = ["epochs", "batch_size", "latent_dim", "g_dims", "d_dims", "pac", "lr_g", "lr_d", "d_steps"]
@@ -78,60 +85,101 @@ class TabularGAN:
 
     # ---- fit -------------------------------------------------------------------------------------
     def fit(
-        self, data, discrete_columns: list[str] | None = None, metadata: dict | None = None, on_epoch=None
-    ):
-        """Learn the table ``data`` (a pandas DataFrame); returns ``self``."""
-        from gankit.training.setup import pick_device
+        self,
+        data,
+        discrete_columns: list[str] | None = None,
+        metadata: dict | None = None,
+        on_epoch=None,
+        *,
+        out: str | Path | None = None,
+        resume: str | Path | None = None,
+        name: str = "dataframe",
+        metadata_path: str | None = None,
+        progress: bool = False,
+    ) -> TabularGAN:
+        """Learn the table ``data`` (a pandas DataFrame); returns ``self``.
+
+        Training runs in gankit's training loop: with ``out`` it writes a run directory there
+        (config.yaml, stats.jsonl, checkpoints/, model/); ``resume=DIR`` continues such a run
+        exactly. Without either, the run lives in a temporary directory.
+        """
+        import tempfile
+
+        from gankit.api import train
+        from gankit.tabular.table import TableData
 
         self._check_params()
-        device = pick_device(self.device)
-        threads = torch.get_num_threads()
-        if self.threads and device.type == "cpu":
-            # networks this small gain nothing from intra-op threads and lose a lot when cores are shared
-            torch.set_num_threads(self.threads)
-        try:
-            return self._fit(data, discrete_columns, metadata, on_epoch, device)
-        finally:
-            torch.set_num_threads(threads)
-
-    def _fit(self, data, discrete_columns, metadata, on_epoch, device) -> TabularGAN:
-        torch.manual_seed(self.seed)
-        self.transformer = DataTransformer(self.max_modes, seed=self.seed).fit(
-            data, discrete_columns, metadata
-        )
-        matrix = self.transformer.transform(data, rng=np.random.default_rng(self.seed))
-        dp = self.dp_epsilon is not None
-        pac = 1 if dp else min(self.pac, len(data))  # DP clips per row, so a pack is one row
-        sampler = CondSampler(self.transformer, matrix, device)
-        self.model_config = TabularModelConfig(
-            data_dim=matrix.shape[1], cond_dim=sampler.dim, latent_dim=self.latent_dim,
-            g_dims=self.g_dims, d_dims=self.d_dims, pac=pac,
-        )  # fmt: skip
-        G, D = Generator(self.model_config).to(device), Critic(self.model_config).to(device)
-        batch = self._batch_size(len(data), pac)
-        settings = TrainSettings(
-            epochs=self.epochs, batch_size=batch, steps_per_epoch=max(1, round(len(data) / batch)),
-            lr_g=self.lr_g, lr_d=self.lr_d, d_steps=self.d_steps, gp_weight=self.gp_weight,
-            latent_dim=self.latent_dim, ema=self.ema,
-        )  # fmt: skip
-        real = torch.from_numpy(matrix).float().to(device)
-        game = Game(G, D, real, sampler, self.transformer.spans, settings)
-        if dp:
-            from gankit.tabular.dp import DPCritic
-
-            delta = self.dp_delta if self.dp_delta is not None else 1.0 / (10 * len(data))
-            dp_critic = DPCritic(game, self.dp_epsilon, delta, self.dp_max_grad_norm)
-            self.result = train(game, dp_critic.step, uniform_g_cond=True, on_epoch=on_epoch)
-            self.dp_delta = delta
-            self.dp_epsilon_spent = self.result.dp_epsilon = dp_critic.epsilon_spent()
-        else:
-            self.result = train(game, on_epoch=on_epoch)
-        self.generator = G.cpu().eval()
+        table = TableData.prepare(data, discrete_columns, metadata, self.max_modes, self.seed, name)
+        callbacks = [_epoch_callback(on_epoch)] if on_epoch is not None else None
+        with tempfile.TemporaryDirectory(prefix="gankit-tabular-") as tmp:
+            target = out if (out is not None or resume is not None) else Path(tmp) / "run"
+            config = self.config(table, metadata_path or metadata)
+            kwargs = {"resume": resume} if resume is not None else {"config": config}
+            run = train(out=None if resume else target, real_data=table, progress=progress,
+                        callbacks=callbacks, **kwargs)  # fmt: skip
+            self.run_dir = run.run_dir if (out is not None or resume is not None) else None
+            self._take(TabularGAN.load(run.run_dir / "model"))
+        self.result.seconds = float(run.last_stats.get("time_s", 0.0))
         return self
 
-    def _batch_size(self, n: int, pac: int) -> int:
-        b = self.batch_size if self.batch_size is not None else min(500, max(50, n // 3))
-        return max(pac, b // pac * pac)
+    @classmethod
+    def resume(cls, run_dir: str | Path, epochs: int | None = None, progress: bool = False) -> TabularGAN:
+        """Continue a run directory of ``gankit tabular fit`` exactly (``epochs`` trains it further)."""
+        from gankit.api import train
+
+        overrides = [f"train.epochs={epochs}"] if epochs is not None else []
+        run = train(resume=run_dir, overrides=overrides, progress=progress)
+        gan = cls.load(run.run_dir / "model")
+        gan.run_dir = run.run_dir
+        gan.result.seconds = float(run.last_stats.get("time_s", 0.0))
+        return gan
+
+    def config(self, table, metadata: dict | str | None = None):
+        """This synthesizer's settings as a run config of the ctgan family."""
+        from gankit.config import Config
+        from gankit.models.ctgan import default_batch
+        from gankit.training.setup import pick_device
+
+        cfg = Config()
+        cfg.data.name = table.name
+        discrete = [c.name for c in self.transformer_columns(table) if c.discrete]
+        cfg.data.discrete = ",".join(discrete) or None
+        cfg.data.metadata = json.dumps(metadata) if isinstance(metadata, dict) else metadata
+        cfg.model.name, cfg.model.latent_dim = "ctgan", self.latent_dim
+        cfg.model.pack = self.pac
+        cfg.model.options = {
+            "g_dims": list(self.g_dims), "d_dims": list(self.d_dims), "max_modes": self.max_modes,
+            "dp_epsilon": self.dp_epsilon, "dp_delta": self.dp_delta,
+            "dp_max_grad_norm": self.dp_max_grad_norm,
+        }  # fmt: skip
+        cfg.loss.name, cfg.loss.gp_weight = "wgan-gp", self.gp_weight
+        o = cfg.optim
+        o.optimizer, o.lr_g, o.lr_d, o.n_critic = "adam", self.lr_g, self.lr_d, self.d_steps
+        o.betas_g = o.betas_d = (0.5, 0.9)
+        o.ema, o.schedule = self.ema or 0.0, "constant"
+        t = cfg.train
+        pac = 1 if self.dp_epsilon is not None else min(self.pac, len(table))
+        b = self.batch_size if self.batch_size is not None else default_batch(len(table))
+        t.batch_size = max(pac, b // pac * pac)
+        t.epochs, t.seed, t.device = self.epochs, self.seed, self.device
+        t.log_every = max(1, round(len(table) / t.batch_size))  # a tick per epoch
+        t.threads = self.threads if pick_device(self.device).type == "cpu" else None
+        cfg.monitor.eval_every = 0
+        return cfg
+
+    @staticmethod
+    def transformer_columns(table):
+        return table.transformer.columns
+
+    def _take(self, other: TabularGAN) -> None:
+        self.transformer, self.generator, self.model_config = (
+            other.transformer,
+            other.generator,
+            other.model_config,
+        )
+        self.result, self.dp_epsilon_spent = other.result, other.dp_epsilon_spent
+        if other.dp_delta is not None:
+            self.dp_delta = other.dp_delta
 
     def _check_params(self) -> None:
         if self.epochs < 1:
@@ -227,23 +275,20 @@ class TabularGAN:
             raise GankitError("this TabularGAN is not fitted", "call fit(df) before save")
         from gankit import __version__
 
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
         config = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "gankit_version": __version__,
-            "params": self.params(), "model": asdict(self.model_config),
-            "dp_epsilon_spent": self.dp_epsilon_spent,
+            "task": "synthesize", "family": "ctgan", "params": self.params(),
+            "model": asdict(self.model_config), "dp_epsilon_spent": self.dp_epsilon_spent,
             "history": self.result.history if self.result else [],
         }  # fmt: skip
-        state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
-        save_file(state, d / "model.safetensors")
-        (d / "transformer.json").write_text(json.dumps(self.transformer.state()))
-        (d / "config.json").write_text(json.dumps(config, indent=2))
-        return d
+        return write_model(Path(directory), config, self.generator, self.transformer)
 
     @classmethod
     def load(cls, directory: str | Path) -> TabularGAN:
+        """A saved model directory, or a run directory holding one in ``model/``."""
         d = Path(directory)
+        if not (d / "config.json").is_file() and (d / "model" / "config.json").is_file():
+            d = d / "model"
         files = [d / "config.json", d / "transformer.json", d / "model.safetensors"]
         if not all(f.is_file() for f in files):
             raise GankitError(
@@ -266,6 +311,33 @@ class TabularGAN:
         gan.dp_epsilon_spent = config.get("dp_epsilon_spent")
         gan.result = TrainResult(history=config.get("history", []))
         return gan
+
+
+def write_model(d: Path, config: dict, generator, transformer) -> Path:
+    """Write a model directory; each file lands whole (temp file + rename)."""
+    d.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
+    save_file(state, d / "model.safetensors.tmp")
+    (d / "model.safetensors.tmp").replace(d / "model.safetensors")
+    for name, text in (
+        ("transformer.json", json.dumps(transformer.state())),
+        ("config.json", json.dumps(config, indent=2)),
+    ):
+        (d / f"{name}.tmp").write_text(text)
+        (d / f"{name}.tmp").replace(d / name)
+    return d
+
+
+def _epoch_callback(on_epoch):
+    """The loop's per-step callback as the old per-epoch one: called with each new stats record."""
+    seen = {"step": 0}
+
+    def callback(step: int, last: dict) -> None:
+        if last and last.get("step", 0) > seen["step"]:
+            seen["step"] = last["step"]
+            on_epoch(last)
+
+    return callback
 
 
 def _match_category(value, categories: list):

@@ -102,7 +102,7 @@ def build_context(cfg: Config, data, device: torch.device) -> tuple[Any, Parts, 
     ctx.batches = family.batches(cfg, data, distributed.rank(), distributed.world())
     ctx.rank, ctx.world = distributed.rank(), distributed.world()
     ctx.channels_last = bool(cfg.train.channels_last)
-    objective = family.objective(ctx)
+    objective = ctx.objective = family.objective(ctx)
     return family, parts, ctx, objective
 
 

@@ -69,6 +69,7 @@ class TrainContext:
         self.rng = torch.Generator(device).manual_seed(cfg.train.seed + 1)  # latents: shared by ranks
         self.local_rng = self.rng  # augmentation / noise / interpolates: a rank's own under DDP
         self.batches: Any = None
+        self.objective: Any = None  # the family's, once built
         self.step = 0
         self.stage = 0
         self.keep_graph = False  # set by the loop: the next phase reuses this repeat's forward graph

@@ -152,14 +152,10 @@ def load(path: str | Path, device: str = "cpu"):
     """Load a trained model from a run or model directory, as the object its task calls for: a
     generator (:class:`~gankit.pretrained.GAN`, ``gankit.load(dir).sample(16, seed=0)``) or a table
     synthesizer (:class:`~gankit.tabular.synthesizer.TabularGAN`, ``.sample(1000)``)."""
-    from gankit.pretrained import GAN, find_model_dir, read_config, task_of
+    from gankit.pretrained import family_of_export, find_model_dir, read_config
 
     directory = find_model_dir(path)
-    if task_of(read_config(directory)) == "synthesize":
-        from gankit.tabular.synthesizer import TabularGAN
-
-        return TabularGAN.load(directory)
-    return GAN.from_pretrained(directory, device=device)
+    return family_of_export(read_config(directory)).load_model(directory, device)
 
 
 def _real_data_for(meta: dict[str, Any]):

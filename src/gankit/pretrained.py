@@ -71,6 +71,16 @@ def task_of(meta: dict[str, Any]) -> str:
     return "synthesize" if meta.get("format") == "gankit-tabular" else "generate"
 
 
+def family_of_export(meta: dict[str, Any]):
+    """The family that wrote an export (tabular models of 0.1 name none: they are ctgan's)."""
+    from gankit.models import MODELS
+
+    name = meta.get("family") or (
+        "ctgan" if meta.get("format") == "gankit-tabular" else meta["model"]["name"]
+    )
+    return MODELS.get(name)
+
+
 def _use_for(meta: dict[str, Any]) -> str:
     task = task_of(meta)
     if task == "synthesize":

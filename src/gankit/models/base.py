@@ -140,6 +140,12 @@ class Family:
         """The exported model rebuilt from its ``config.json`` (``meta``), weights not yet loaded."""
         raise NotImplementedError
 
+    def load_model(self, directory, device: str = "cpu") -> Any:
+        """What ``gankit.load`` returns for an export of this family (a generator by default)."""
+        from gankit.pretrained import GAN
+
+        return GAN.from_pretrained(directory, device=device)
+
 
 MODELS: Registry[Family] = Registry("model", "models")
 

@@ -124,6 +124,11 @@ class CTGAN(Family):
     def outputs(self, ctx, run_dir: Path) -> TableOutputs:
         return TableOutputs(ctx, run_dir)
 
+    def load_model(self, directory, device: str = "cpu"):
+        from gankit.tabular.synthesizer import TabularGAN
+
+        return TabularGAN.load(directory)
+
     def build_export(self, meta: dict[str, Any]) -> nn.Module:
         from gankit.tabular.model import Generator, TabularModelConfig
 

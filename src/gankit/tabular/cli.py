@@ -71,21 +71,9 @@ def _columns(text: str | None) -> list[str] | None:
 
 
 def _metadata(path: Path | None) -> dict | None:
-    if path is None:
-        return None
-    if not path.is_file():
-        raise GankitError(f"not found: {path}", "pass an SDV-style metadata .json or .yaml file")
-    import yaml
+    from gankit.tabular.table import read_metadata
 
-    try:
-        md = yaml.safe_load(path.read_text())  # JSON is YAML
-    except yaml.YAMLError:
-        raise GankitError(f"{path} is not valid JSON/YAML", "fix the metadata file") from None
-    if not isinstance(md, dict) or not isinstance(md.get("columns"), dict):
-        raise GankitError(
-            f"{path} has no 'columns' mapping", 'write {"columns": {"age": {"sdtype": "numerical"}}}'
-        )
-    return md
+    return read_metadata(str(path)) if path is not None else None
 
 
 @app.command()
@@ -140,7 +128,7 @@ def fit(
 
     run_dir = claim_out_dir(out) if out is not None else new_run_dir(runs_dir, "ctgan", data)
     gan.fit(df, discrete_columns=columns, metadata=_metadata(metadata), out=run_dir, name=_data_name(data),
-            metadata_path=str(metadata) if metadata else None, progress=progress)  # fmt: skip
+            metadata_path=str(metadata.resolve()) if metadata else None, progress=progress)  # fmt: skip
     _report_fit(gan, run_dir, len(df))
 
 

@@ -161,3 +161,38 @@ def test_its_options_are_listed_and_checked(capsys):
     assert "model.width" in capsys.readouterr().out
     with pytest.raises(gankit.GankitError, match="unknown option 'model.depth' for model 'test-mapped'"):
         gankit.train(model="test-mapped", data="ring8", steps=2, overrides=["model.depth=5"], progress=False)
+
+
+def test_a_family_registered_the_0_1_way_still_trains(tmp_path):
+    from gankit.models import ModelFamily
+
+    register_model(
+        ModelFamily(
+            name="test-flat",
+            description="0.1-style",
+            build_generator=lambda cfg, shape, k: _Flat(
+                nn.Sequential(nn.Linear(cfg.latent_dim, cfg.width), nn.ReLU(), nn.Linear(cfg.width, shape[0])),
+                flatten=False,
+            ),
+            build_discriminator=lambda cfg, shape, k, norm: _Flat(nn.Linear(shape[0], 1)),
+        )
+    )  # fmt: skip
+    try:
+        overrides = ["model.width=8", "train.batch_size=16", "monitor.eval_every=0"]
+        run = gankit.train(model="test-flat", data="ring8", steps=4, out=tmp_path / "r", progress=False,
+                           overrides=overrides)  # fmt: skip
+        assert gankit.load(run.run_dir).sample(5, seed=0).shape == (5, 2)
+    finally:
+        MODELS._items.pop("test-flat")
+
+
+class _Flat(nn.Module):
+    """A 0.1 network: ``net(x, y=None)``."""
+
+    def __init__(self, layer, flatten=True):
+        super().__init__()
+        self.layer, self.flatten = layer, flatten
+
+    def forward(self, x, y=None):
+        out = self.layer(x)
+        return out.flatten() if self.flatten else out

@@ -2,7 +2,6 @@
 
 from gankit.models import ctgan, dcgan, mlp  # noqa: F401  (register the families)
 from gankit.models.base import MODELS, Family, Group, Net, register_model
+from gankit.models.generator import GeneratorFamily, ModelFamily
 
-ModelFamily = Family  # gankit 0.1's name
-
-__all__ = ["MODELS", "Family", "Group", "ModelFamily", "Net", "register_model"]
+__all__ = ["MODELS", "Family", "GeneratorFamily", "Group", "ModelFamily", "Net", "register_model"]

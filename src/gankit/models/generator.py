@@ -9,6 +9,7 @@ A subclass supplies the two network builders, its options and its recipes (model
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +168,36 @@ class GeneratorOutputs:
         self.evaluator.ctx.meta.update(self.family.export_meta(self.ctx))  # for best/
         results, values = self.evaluator(self.export(step), self.ctx.device)
         return results, values, self.evaluator.keep_if_best(results, self.export(step), step)
+
+
+@dataclass
+class FlatOptions:
+    """The options every family had in gankit 0.1's flat ModelConfig, at that release's defaults."""
+
+    width: int = 64
+    depth: int = 3
+    extra_convs: int = 0
+    upsample: str = "transposed"
+    g_norm: str = "none"
+
+
+class ModelFamily(GeneratorFamily):
+    """gankit 0.1's way to register a family: two builders in one object, e.g.
+    ``register_model(ModelFamily(name="tiny", description=..., build_generator=lambda cfg, shape, k: ...,
+    build_discriminator=lambda cfg, shape, k, norm: ...))``. The builders read ``cfg.width`` etc. from
+    the shared options and the flat options of 0.1 (:class:`FlatOptions`)."""
+
+    Options = FlatOptions
+
+    def __init__(self, name: str, description: str, build_generator, build_discriminator, check_shape=None):
+        self.name, self.description = name, description
+        self._g, self._d, self._check = build_generator, build_discriminator, check_shape
+
+    def check_shape(self, shape):
+        return self._check(shape) if self._check is not None else None
+
+    def build_generator(self, spec, shape, num_classes):
+        return self._g(spec, shape, num_classes)
+
+    def build_discriminator(self, spec, shape, num_classes, norm):
+        return self._d(spec, shape, num_classes, norm)

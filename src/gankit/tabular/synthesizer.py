@@ -110,7 +110,8 @@ class TabularGAN:
 
         self._check_params()
         table = TableData.prepare(data, discrete_columns, metadata, self.max_modes, self.seed, name)
-        callbacks = [_epoch_callback(on_epoch)] if on_epoch is not None else None
+        steps_per_epoch = max(1, round(len(table) / self.config(table).train.batch_size))
+        callbacks = [_epoch_callback(on_epoch, steps_per_epoch)] if on_epoch is not None else None
         with tempfile.TemporaryDirectory(prefix="gankit-tabular-") as tmp:
             target = out if (out is not None or resume is not None) else Path(tmp) / "run"
             config = self.config(table, metadata_path or metadata)
@@ -328,14 +329,15 @@ def write_model(d: Path, config: dict, generator, transformer) -> Path:
     return d
 
 
-def _epoch_callback(on_epoch):
-    """The loop's per-step callback as the old per-epoch one: called with each new stats record."""
+def _epoch_callback(on_epoch, steps_per_epoch: int):
+    """The loop's per-step callback as the per-epoch one of 0.1: called with each epoch's record
+    (``epoch``, the losses, ``time_s``); returning False stops the fit, as Ctrl-C does."""
     seen = {"step": 0}
 
-    def callback(step: int, last: dict) -> None:
+    def callback(step: int, last: dict):
         if last and last.get("step", 0) > seen["step"]:
             seen["step"] = last["step"]
-            on_epoch(last)
+            return on_epoch({"epoch": last["step"] // steps_per_epoch, **last})
 
     return callback
 

@@ -171,7 +171,7 @@ def test_a_family_registered_the_0_1_way_still_trains(tmp_path):
             name="test-flat",
             description="0.1-style",
             build_generator=lambda cfg, shape, k: _Flat(
-                nn.Sequential(nn.Linear(cfg.latent_dim, cfg.width), nn.ReLU(), nn.Linear(cfg.width, shape[0])),
+                nn.Sequential(nn.Linear(cfg.latent_dim, cfg.width), nn.ReLU(), nn.Linear(cfg.width, 2)),
                 flatten=False,
             ),
             build_discriminator=lambda cfg, shape, k, norm: _Flat(nn.Linear(shape[0], 1)),

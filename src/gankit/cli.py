@@ -124,7 +124,12 @@ def train(
     report = run_dir / "report.html"
     if report.exists():
         typer.echo(f"report:  {report}")
-    typer.echo(f"next:    gankit sample {run_dir} -n 64 --out samples.png ; gankit evaluate {run_dir}")
+    from gankit.pretrained import find_model_dir, read_config, task_of
+
+    if task_of(read_config(find_model_dir(run_dir))) == "synthesize":
+        typer.echo(f"next:    gankit tabular sample {run_dir} -n 1000 --out synth.csv")
+    else:
+        typer.echo(f"next:    gankit sample {run_dir} -n 64 --out samples.png ; gankit evaluate {run_dir}")
 
 
 @app.command()

@@ -1,5 +1,5 @@
 """Discriminator stabilisers that any model family can use: minibatch standard deviation, spectral
-normalisation and PacGAN packing. (R1/R2 and the gradient penalty are loss terms: training/phases.py.)"""
+normalisation and PacGAN packing. (R1/R2 and the gradient penalty are loss terms: models/adversarial.py.)"""
 
 from __future__ import annotations
 

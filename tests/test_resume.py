@@ -136,3 +136,60 @@ def test_divergence_stops_with_the_last_good_checkpoint_intact(tmp_path):
     for net in ("G", "D"):
         assert all(torch.isfinite(t).all() for t in state[net].values())
     assert gankit.load(run_dir).sample(10).isfinite().all()
+
+
+HEAL_SETTINGS = ["model.width=16", "train.batch_size=32", "train.log_every=2", "train.checkpoint_every=4",
+                 "train.keep_checkpoints=3", "monitor.eval_every=0"]  # fmt: skip
+HEAL = dict(data="ring8", model="mlp", steps=12, progress=False, overrides=HEAL_SETTINGS)
+
+
+def _model_weights(run_dir):
+    from safetensors.torch import load_file
+
+    return load_file(run_dir / "model" / "model.safetensors")
+
+
+def _same_export(a, b):
+    wa, wb = _model_weights(a), _model_weights(b)
+    return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_a_damaged_newest_checkpoint_is_skipped_for_the_one_before(tmp_path, caplog):
+    gankit.train(out=tmp_path / "whole", **HEAL)
+    gankit.train(out=tmp_path / "cut", callbacks=[lambda step, last: step < 8], **HEAL)
+    newest = latest_checkpoint(tmp_path / "cut")
+    assert newest.name == "ckpt-0000008.pt"
+    newest.write_bytes(newest.read_bytes()[:1000])  # truncated, as by a crash mid-write on a bad disk
+    with caplog.at_level("WARNING"):
+        gankit.train(resume=tmp_path / "cut")
+    assert "skipping ckpt-0000008.pt" in caplog.text
+    assert _same_export(tmp_path / "whole", tmp_path / "cut")
+    assert stats_without_timing(tmp_path / "whole") == stats_without_timing(tmp_path / "cut")
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_path):
+    import shutil
+
+    gankit.train(out=tmp_path / "whole", **HEAL)
+    gankit.train(out=tmp_path / "cut", callbacks=[lambda step, last: step < 3], **HEAL)
+    shutil.rmtree(tmp_path / "cut" / "checkpoints")  # what a kill before the first checkpoint leaves
+    gankit.train(resume=tmp_path / "cut")
+    assert _same_export(tmp_path / "whole", tmp_path / "cut")
+    assert stats_without_timing(tmp_path / "whole") == stats_without_timing(tmp_path / "cut")
+
+
+def test_a_planted_pickle_is_refused_in_one_line_without_torch_warnings(tmp_path):
+    import warnings
+
+    gankit.train(out=tmp_path / "r", callbacks=[lambda step, last: step < 4], **HEAL)
+    for ckpt in (tmp_path / "r" / "checkpoints").glob("*.pt"):
+        torch.save({"format": "gankit-checkpoint-2", "payload": object.__new__(Evil)}, ckpt)
+    with warnings.catch_warnings(record=True) as seen, pytest.raises(gankit.GankitError, match="damaged"):
+        warnings.simplefilter("always")
+        gankit.train(resume=tmp_path / "r")
+    assert not [w for w in seen if "pickle" in str(w.message).lower()]
+
+
+class Evil:
+    def __reduce__(self):
+        return (print, ("unpickled!",))

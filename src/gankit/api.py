@@ -78,7 +78,7 @@ def load_run_data(cfg: Config):
 
 def _train(config, out, runs_dir, resume, overrides, progress, callbacks, options, data=None):
     from gankit.training import distributed
-    from gankit.training.checkpoint import latest_checkpoint, load_checkpoint
+    from gankit.training.checkpoint import load_latest_good
     from gankit.training.loop import run
     from gankit.training.rundir import claim_out_dir, new_run_dir
     from gankit.training.setup import pick_device, resolve_config
@@ -92,9 +92,14 @@ def _train(config, out, runs_dir, resume, overrides, progress, callbacks, option
             )
         saved = Config.load_yaml(run_dir / "config.yaml")
         cfg = make_config(saved, overrides, **options)
-        state = load_checkpoint(latest_checkpoint(run_dir), pick_device(cfg.train.device))
+        # the newest checkpoint that loads; none yet (killed before the first): the run starts over
+        state = load_latest_good(run_dir, pick_device(cfg.train.device))
         data = load_run_data(cfg) if data is None else data
         cfg = resolve_config(cfg, data)
+        if state is None:
+            if distributed.is_main():
+                cfg.save_yaml(run_dir / "config.yaml")
+            return _finish(run(cfg, data, run_dir, progress=progress, callbacks=callbacks))
         if not same_model(state["config"]["model"], cfg) or not same_data(state["config"]["data"], cfg):
             raise GankitError(
                 f"the checkpoint in {run_dir} was trained with another model or data config",

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from gankit.errors import GankitError
+
+log = logging.getLogger(__name__)
 
 FORMAT = "gankit-checkpoint-2"
 # format 1 (gankit 0.1): no stage, objective or global RNG; a D warm-up counted in "warmup_done"
@@ -43,9 +47,28 @@ def latest_checkpoint(run_dir: Path) -> Path:
     return ckpts[-1]
 
 
+def load_latest_good(run_dir: Path, device: torch.device) -> dict[str, Any] | None:
+    """The newest checkpoint that loads; a damaged one (truncated, corrupt, a planted pickle) is
+    skipped for the one before, with one line saying so. None when the run has no checkpoint."""
+    ckpts = list_checkpoints(run_dir / "checkpoints")
+    for path in reversed(ckpts):
+        try:
+            return load_checkpoint(path, device)
+        except GankitError as e:
+            log.warning("skipping %s: %s", path.name, e.problem)
+    if ckpts:
+        raise GankitError(
+            f"no checkpoint in {run_dir / 'checkpoints'} can be loaded ({len(ckpts)} damaged)",
+            "start a new run; the damaged files were left in place",
+        )
+    return None
+
+
 def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickles it then refuses: one line is enough
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # corrupt, truncated, or carrying pickled objects: refuse, never unpickle
         raise GankitError(
             f"can't load checkpoint {path}: {type(e).__name__}",

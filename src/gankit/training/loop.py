@@ -22,7 +22,7 @@ from gankit.config import Config
 from gankit.errors import GankitError
 from gankit.models.base import family_of
 from gankit.training import distributed, performance
-from gankit.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
+from gankit.training.checkpoint import list_checkpoints, load_latest_good, save_checkpoint
 from gankit.training.monitors import EventLog, Monitor
 from gankit.training.objective import TrainContext
 from gankit.training.parts import Parts
@@ -207,7 +207,7 @@ class Trainer:
         diverged_at, o, f = self.step, self.cfg.optim, self.m.rollback_lr_factor
         good = self.first_good
         if good is None:
-            good = load_checkpoint(latest_checkpoint(self.run_dir), self.device)
+            good = load_latest_good(self.run_dir, self.device)
         self.rollbacks += 1
         o.lr_g, o.lr_d = o.lr_g * f, o.lr_d * f
         self.restore(good)

@@ -26,7 +26,14 @@ def load_path(cfg: DataConfig) -> RealData:
     if path.is_dir():
         return load_image_folder(path, cfg)
     if path.suffix == ".npy":
-        return load_array(path, np.load(path, allow_pickle=False), None, cfg)
+        try:
+            x = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:  # object arrays are pickles: refused, never loaded
+            problem = (
+                "holds Python objects (a pickle)" if "allow_pickle" in str(e) else f"is unreadable ({e})"
+            )
+            raise GankitError(f"{path} {problem}", "save a numeric array with numpy.save") from None
+        return load_array(path, x, None, cfg)
     if path.suffix == ".npz":
         return load_npz(path, cfg)
     raise GankitError(
@@ -56,6 +63,8 @@ def load_array(path: Path, x: np.ndarray, labels: np.ndarray | None, cfg: DataCo
     """(N, D) points, or images as (N, H, W), (N, C, H, W) or (N, H, W, C) with C in 1/3."""
     if x.dtype.kind not in "fiub":
         raise GankitError(f"{path}: array of dtype {x.dtype} is not numeric", "save a numeric array")
+    if x.ndim == 0 or len(x) == 0:
+        raise GankitError(f"{path} holds no samples (shape {tuple(x.shape)})", "save at least one sample")
     t = torch.from_numpy(np.ascontiguousarray(x))
     if not torch.isfinite(t.float()).all():
         raise GankitError(f"{path} contains NaN or infinite values", "remove or impute them before training")

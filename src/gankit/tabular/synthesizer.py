@@ -307,7 +307,13 @@ class TabularGAN:
         )
         gan.transformer = DataTransformer.from_state(json.loads(files[1].read_text()))
         gan.generator = Generator(gan.model_config)
-        gan.generator.load_state_dict(load_file(files[2]))
+        try:
+            gan.generator.load_state_dict(load_file(files[2]))
+        except Exception as e:  # not safetensors (a planted pickle is never unpickled), or another model's
+            raise GankitError(
+                f"{files[2]} is not this model's weights ({type(e).__name__})",
+                "refit the model, or restore the directory as `gankit tabular fit` wrote it",
+            ) from None
         gan.generator.eval()
         gan.dp_epsilon_spent = config.get("dp_epsilon_spent")
         gan.result = TrainResult(history=config.get("history", []))

@@ -92,9 +92,17 @@ def build_context(cfg: Config, data, device: torch.device) -> tuple[Any, Parts, 
     """(family, parts, context, objective) of a run: networks initialised from train.seed."""
     family = family_of(cfg.model)
     torch.manual_seed(cfg.train.seed)  # network initialisation
-    nets = family.networks(cfg, data)
-    for net in nets.values():
-        net.module.to(device)
+    try:
+        nets = family.networks(cfg, data)
+        for net in nets.values():
+            net.module.to(device)
+    except (RuntimeError, MemoryError) as e:  # torch.OutOfMemoryError is a RuntimeError
+        if not isinstance(e, MemoryError) and "alloc" not in str(e) and "out of memory" not in str(e).lower():
+            raise
+        raise GankitError(
+            f"the {family.name} networks do not fit in {device.type} memory",
+            "make them smaller (e.g. --set model.width=N), or train on a device with more memory",
+        ) from None
     data = data.to(device)
     parts = Parts(family, cfg, nets, device)
     ctx = TrainContext(cfg, data, parts.modules, device)

@@ -33,7 +33,8 @@ class Net:
 
     ``group`` names the optimiser that trains it (``None``: frozen, e.g. a feature network: not
     trained, not checkpointed); ``ema`` keeps an exponential moving average of its weights
-    (``optim.ema``); ``export`` marks the networks the saved model is made of.
+    (``optim.ema``); ``export`` marks the networks the saved model is made of (the loop writes no
+    checkpoint or export while their weights are not finite).
     """
 
     module: nn.Module
@@ -56,16 +57,20 @@ class NoOptions:
     """A family without options of its own."""
 
 
-# Options the flat ModelConfig of gankit 0.1 held for every family, with the value it wrote when a
-# family did not use them: a config.yaml of that release names them all, so a family that lacks one
-# ignores it at that value (any other value is a mistake worth an error).
-LEGACY_FLAT_DEFAULTS: dict[str, Any] = {
-    "width": 64,
-    "depth": 3,
-    "extra_convs": 0,
-    "upsample": "transposed",
-    "g_norm": "none",
-}
+@dataclass
+class FlatOptions:
+    """The options every family had in gankit 0.1's flat ModelConfig, at that release's defaults."""
+
+    width: int = 64
+    depth: int = 3
+    extra_convs: int = 0
+    upsample: str = "transposed"
+    g_norm: str = "none"
+
+
+# A config.yaml of 0.1 names all of these for every family, at these values where a family did not
+# use them: a family that lacks one ignores it at that value (any other value is a mistake worth an error).
+LEGACY_FLAT_DEFAULTS: dict[str, Any] = dataclasses.asdict(FlatOptions())
 
 
 class Family:
@@ -131,7 +136,7 @@ class Family:
     def objective(self, ctx: TrainContext) -> Objective:
         raise NotImplementedError
 
-    def outputs(self, ctx: TrainContext, run_dir) -> Any:
+    def outputs(self, ctx: TrainContext, run_dir) -> Outputs:
         """Sample grids, evaluation and the exported model of a run (models/generator.py)."""
         raise NotImplementedError
 
@@ -145,6 +150,41 @@ class Family:
         from gankit.pretrained import GAN
 
         return GAN.from_pretrained(directory, device=device)
+
+
+class Outputs:
+    """What a run writes besides checkpoints, for the loop to call: ``start`` (fresh runs), ``preview``
+    (a grid; returns its diversity or None), ``evaluate`` (None when off), ``save`` (the export). The
+    export is built once per step (:meth:`make_export`), so a preview, an evaluation and a checkpoint
+    at the same step share one."""
+
+    def __init__(self, ctx: TrainContext, run_dir) -> None:
+        self.ctx, self.run_dir = ctx, run_dir
+        self._exported: dict[int, nn.Module] = {}
+
+    def start(self) -> None:
+        pass
+
+    def preview(self, step: int) -> float | None:
+        return None
+
+    def evaluate(self, step: int) -> Any:
+        return None
+
+    def clear(self) -> None:
+        self._exported.clear()
+
+    def export(self, step: int) -> nn.Module:
+        if step not in self._exported:
+            self._exported.clear()
+            self._exported[step] = self.make_export()
+        return self._exported[step]
+
+    def make_export(self) -> nn.Module:
+        raise NotImplementedError
+
+    def save(self, step: int, model_dir) -> None:
+        raise NotImplementedError
 
 
 MODELS: Registry[Family] = Registry("model", "models")

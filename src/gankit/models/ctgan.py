@@ -21,7 +21,7 @@ from torch import nn
 
 from gankit.config import Config
 from gankit.errors import GankitError
-from gankit.models.base import Family, Group, Net, model_view, register_model
+from gankit.models.base import Family, Group, Net, Outputs, model_view, register_model
 
 
 @dataclass
@@ -42,6 +42,19 @@ def default_batch(rows: int) -> int:
     return min(500, max(50, rows // 3))
 
 
+def table_batch(rows: int, batch: int | None, pack: int, dp: bool) -> tuple[int, int]:
+    """(pack, batch) a table trains with: DP clips per row, so a pack is one row; a pack is never
+    larger than the table; the batch (default :func:`default_batch`) is a whole number of packs."""
+    pack = 1 if dp else min(pack, rows)
+    b = batch if batch is not None else default_batch(rows)
+    return pack, max(pack, b // pack * pack)
+
+
+def epoch_steps(rows: int, batch: int) -> int:
+    """Steps in one pass over a table: rows / batch, rounded (at least one)."""
+    return max(1, round(rows / batch))
+
+
 @register_model
 class CTGAN(Family):
     name = "ctgan"
@@ -52,9 +65,9 @@ class CTGAN(Family):
     network_names = ("G", "D")
 
     def load_data(self, cfg: Config):
-        from gankit.tabular.cli import read_table
+        from gankit.tabular.cli import column_list, read_table
         from gankit.tabular.datasets import TABLES
-        from gankit.tabular.table import TableData, discrete_list, read_metadata
+        from gankit.tabular.table import TableData, read_metadata
 
         if cfg.data.name == "dataframe":
             raise GankitError(
@@ -62,12 +75,12 @@ class CTGAN(Family):
                 "resume it in Python: TabularGAN(...).fit(df, resume=RUN_DIR)",
             )
         frame = read_table(cfg.data.name)
-        discrete = discrete_list(cfg.data.discrete)
+        discrete = column_list(cfg.data.discrete)
         if discrete is None and cfg.data.name in TABLES and not Path(cfg.data.name).exists():
             discrete = list(TABLES.get(cfg.data.name).discrete)
-        options = self.Options(**{k: v for k, v in cfg.model.options.items() if k == "max_modes"})
+        max_modes = cfg.model.options.get("max_modes", CTGANOptions.max_modes)
         metadata = read_metadata(cfg.data.metadata)
-        return TableData.prepare(frame, discrete, metadata, options.max_modes, cfg.train.seed, cfg.data.name)
+        return TableData.prepare(frame, discrete, metadata, max_modes, cfg.train.seed, cfg.data.name)
 
     def recipe(self, data_name: str, data) -> dict[str, Any]:
         # TabularGAN's defaults; pac 2 rather than CTGAN's 10 (docs/benchmarks.md)
@@ -82,12 +95,12 @@ class CTGAN(Family):
         cfg.loss.name = "wgan-gp"  # the objective is CTGAN's own WGAN-GP
         cfg.model.d_norm = "none"
         dp = cfg.model.options.get("dp_epsilon") is not None
-        cfg.model.pack = 1 if dp else min(cfg.model.pack, len(data))  # DP clips per row: a pack is a row
         if dp and cfg.model.options.get("dp_delta") is None:
             cfg.model.options["dp_delta"] = 1.0 / (10 * len(data))
         b = cfg.train.batch_size
-        if isinstance(b, int):
-            cfg.train.batch_size = max(cfg.model.pack, b // cfg.model.pack * cfg.model.pack)
+        cfg.model.pack, batch = table_batch(len(data), b if isinstance(b, int) else None, cfg.model.pack, dp)
+        if isinstance(b, int):  # "auto" is measured later, in packs
+            cfg.train.batch_size = batch
 
     def validate(self, options: CTGANOptions, cfg: Config) -> list[str]:
         errors = []
@@ -100,7 +113,7 @@ class CTGAN(Family):
         return errors
 
     def steps_per_epoch(self, cfg: Config, data) -> int:
-        return max(1, round(len(data) / cfg.train.batch_size))
+        return epoch_steps(len(data), cfg.train.batch_size)
 
     def groups(self, cfg: Config) -> dict[str, Group]:
         # CTGAN's optimiser settings: Adam with weight decay 1e-6
@@ -165,36 +178,13 @@ class _Stateless:
         pass
 
 
-class TableOutputs:
+class TableOutputs(Outputs):
     """A table run's export: the generator (its EMA weights, batch-norm statistics recomputed for
     them) in the ``TabularGAN`` format. No preview grid and no evaluation during training."""
 
-    def __init__(self, ctx, run_dir: Path):
-        self.ctx, self.run_dir = ctx, run_dir
-        self._exported: dict[int, nn.Module] = {}
-
-    def start(self) -> None:
-        pass
-
-    def clear(self) -> None:
-        self._exported.clear()
-
-    def finite(self) -> bool:
-        params = list(self.ctx.plain["G"].parameters())
-        return bool(torch.stack([p.detach().float().abs().sum() for p in params]).sum().isfinite())
-
-    def preview(self, step: int) -> None:
-        return None
-
-    def evaluate(self, step: int) -> None:
-        return None
-
-    def export(self, step: int) -> nn.Module:
+    def make_export(self) -> nn.Module:
         from gankit.training.ema import standing_stats
 
-        if step in self._exported:
-            return self._exported[step]
-        self._exported.clear()
         ctx, t = self.ctx, self.ctx.cfg.train
         if "G" not in ctx.ema:
             net = copy.deepcopy(ctx.plain["G"])
@@ -206,8 +196,7 @@ class TableOutputs:
             with torch.random.fork_rng(devices=devices):
                 standing_stats(net, lambda i: (torch.randn(t.batch_size, latent, device=ctx.device),
                                                game.sampler_cond(t.batch_size)))  # fmt: skip
-        self._exported[step] = net.eval()
-        return self._exported[step]
+        return net.eval()
 
     def save(self, step: int, model_dir: Path) -> None:
         from gankit import __version__

@@ -9,7 +9,6 @@ A subclass supplies the two network builders, its options and its recipes (model
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from torch import nn
 from gankit.config import Config
 from gankit.latent import balanced_labels, sample_latent
 from gankit.models.adversarial import Game
-from gankit.models.base import Family, Net, model_view
+from gankit.models.base import Family, FlatOptions, Net, Outputs, model_view
 from gankit.nn.init import init_weights
 from gankit.nn.stabilisers import apply_spectral_norm
 from gankit.training.objective import TrainContext
@@ -85,17 +84,16 @@ def model_meta(cfg: Config, data: Any) -> dict[str, Any]:
     }
 
 
-class GeneratorOutputs:
-    """Grids, evaluation and exports of a generator run; an export is cached per step, so a grid,
-    an evaluation and a checkpoint at the same step share one."""
+class GeneratorOutputs(Outputs):
+    """Grids, evaluation and exports of a generator run."""
 
     def __init__(self, family: GeneratorFamily, ctx: TrainContext, run_dir: Path):
         from gankit.training.monitors import mean_pairwise_distance
 
+        super().__init__(ctx, run_dir)
         cfg, data, device = ctx.cfg, ctx.data, ctx.device
-        self.family, self.ctx, self.cfg, self.data, self.run_dir = family, ctx, cfg, data, run_dir
+        self.family, self.cfg, self.data = family, cfg, data
         self.meta = family.export_meta(ctx)
-        self._exported: dict[int, nn.Module] = {}
         first = data.batch(torch.arange(min(len(data), 256), device=device))[0]
         self.real_diversity = mean_pairwise_distance(first)
         k = data.num_classes if cfg.model.conditional else 0
@@ -117,20 +115,10 @@ class GeneratorOutputs:
             self.data.all_x[:GRID_SIZE], self.run_dir / "reals.png", self.data.info.get("centres")
         )
 
-    def clear(self) -> None:
-        self._exported.clear()
-
-    def finite(self) -> bool:
-        params = list(self.family.sampling_network(self.ctx).parameters())
-        return bool(torch.stack([p.detach().float().abs().sum() for p in params]).sum().isfinite())
-
-    def export(self, step: int) -> nn.Module:
+    def make_export(self) -> nn.Module:
         """A frozen copy of the sampling generator (EMA when on), BN stats recomputed for its weights."""
         from gankit.training.ema import standing_stats
 
-        if step in self._exported:
-            return self._exported[step]
-        self._exported.clear()
         cfg, device = self.cfg, self.ctx.device
         g = torch.Generator().manual_seed(cfg.train.seed + 2)
         n = max(cfg.train.batch_size, 256)
@@ -141,8 +129,7 @@ class GeneratorOutputs:
             return z, y
 
         source = self.family.sampling_network(self.ctx)
-        self._exported[step] = standing_stats(copy.deepcopy(source), make_input)
-        return self._exported[step]
+        return standing_stats(copy.deepcopy(source), make_input)
 
     def save(self, step: int, model_dir: Path) -> None:
         from gankit.pretrained import save_pretrained
@@ -168,17 +155,6 @@ class GeneratorOutputs:
         self.evaluator.ctx.meta.update(self.family.export_meta(self.ctx))  # for best/
         results, values = self.evaluator(self.export(step), self.ctx.device)
         return results, values, self.evaluator.keep_if_best(results, self.export(step), step)
-
-
-@dataclass
-class FlatOptions:
-    """The options every family had in gankit 0.1's flat ModelConfig, at that release's defaults."""
-
-    width: int = 64
-    depth: int = 3
-    extra_convs: int = 0
-    upsample: str = "transposed"
-    g_norm: str = "none"
 
 
 class ModelFamily(GeneratorFamily):

@@ -66,7 +66,8 @@ def write_table(df, out: Path) -> None:
         df.to_csv(out, index=False)
 
 
-def _columns(text: str | None) -> list[str] | None:
+def column_list(text: str | None) -> list[str] | None:
+    """``a,b`` -> ["a", "b"]; None for no text."""
     return [c.strip() for c in text.split(",") if c.strip()] if text else None
 
 
@@ -119,7 +120,7 @@ def fit(
             "no table given", "gankit tabular fit DATA (a .csv/.parquet file or a built-in table)"
         )
     df = read_table(data)
-    columns = _columns(discrete)
+    columns = column_list(discrete)
     if columns is None and data in TABLES and not Path(data).exists():
         columns = list(TABLES.get(data).discrete)
     gan = TabularGAN(epochs=epochs or 300, batch_size=batch_size, dp_epsilon=dp_epsilon, dp_delta=dp_delta,
@@ -191,7 +192,7 @@ def evaluate(
 
     real_df, synth_df = read_table(real), read_table(synthetic)
     hold_df = read_table(holdout) if holdout is not None else None
-    result = run(real_df, synth_df, target=target, holdout=hold_df, discrete_columns=_columns(discrete),
+    result = run(real_df, synth_df, target=target, holdout=hold_df, discrete_columns=column_list(discrete),
                  metadata=_metadata(metadata))  # fmt: skip
     json_path, html_path = write_report(result, real_df, synth_df, out)
     typer.echo(summary(result))

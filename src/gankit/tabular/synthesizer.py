@@ -110,11 +110,11 @@ class TabularGAN:
 
         self._check_params()
         table = TableData.prepare(data, discrete_columns, metadata, self.max_modes, self.seed, name)
-        steps_per_epoch = max(1, round(len(table) / self.config(table).train.batch_size))
-        callbacks = [_epoch_callback(on_epoch, steps_per_epoch)] if on_epoch is not None else None
+        config = self.config(table, metadata_path or metadata)
+        # a tick per epoch (config.train.log_every), so each record is an epoch's
+        callbacks = [_epoch_callback(on_epoch, config.train.log_every)] if on_epoch is not None else None
         with tempfile.TemporaryDirectory(prefix="gankit-tabular-") as tmp:
             target = out if (out is not None or resume is not None) else Path(tmp) / "run"
-            config = self.config(table, metadata_path or metadata)
             kwargs = {"resume": resume} if resume is not None else {"config": config}
             run = train(out=None if resume else target, real_data=table, progress=progress,
                         callbacks=callbacks, **kwargs)  # fmt: skip
@@ -138,12 +138,12 @@ class TabularGAN:
     def config(self, table, metadata: dict | str | None = None):
         """This synthesizer's settings as a run config of the ctgan family."""
         from gankit.config import Config
-        from gankit.models.ctgan import default_batch
+        from gankit.models.ctgan import epoch_steps, table_batch
         from gankit.training.setup import pick_device
 
         cfg = Config()
         cfg.data.name = table.name
-        discrete = [c.name for c in self.transformer_columns(table) if c.discrete]
+        discrete = [c.name for c in table.transformer.columns if c.discrete]
         cfg.data.discrete = ",".join(discrete) or None
         cfg.data.metadata = json.dumps(metadata) if isinstance(metadata, dict) else metadata
         cfg.model.name, cfg.model.latent_dim = "ctgan", self.latent_dim
@@ -159,18 +159,12 @@ class TabularGAN:
         o.betas_g = o.betas_d = (0.5, 0.9)
         o.ema, o.schedule = self.ema or 0.0, "constant"
         t = cfg.train
-        pac = 1 if self.dp_epsilon is not None else min(self.pac, len(table))
-        b = self.batch_size if self.batch_size is not None else default_batch(len(table))
-        t.batch_size = max(pac, b // pac * pac)
+        _, t.batch_size = table_batch(len(table), self.batch_size, self.pac, self.dp_epsilon is not None)
         t.epochs, t.seed, t.device = self.epochs, self.seed, self.device
-        t.log_every = max(1, round(len(table) / t.batch_size))  # a tick per epoch
+        t.log_every = epoch_steps(len(table), t.batch_size)  # a tick per epoch
         t.threads = self.threads if pick_device(self.device).type == "cpu" else None
         cfg.monitor.eval_every = 0
         return cfg
-
-    @staticmethod
-    def transformer_columns(table):
-        return table.transformer.columns
 
     def _take(self, other: TabularGAN) -> None:
         self.transformer, self.generator, self.model_config = (

@@ -22,9 +22,8 @@ class TableData:
     labels = None
     num_classes = 0
 
-    def __init__(self, name: str, frame, transformer: DataTransformer, matrix: np.ndarray):
-        self.name, self.frame, self.transformer = name, frame, transformer
-        self.matrix = matrix
+    def __init__(self, name: str, transformer: DataTransformer, matrix: np.ndarray):
+        self.name, self.transformer, self.matrix = name, transformer, matrix
         self.x = torch.from_numpy(matrix).float()
         self.sampler = CondSampler(transformer, matrix, torch.device("cpu"))
         self.info: dict[str, Any] = {}
@@ -35,7 +34,7 @@ class TableData:
     ) -> TableData:
         transformer = DataTransformer(max_modes, seed=seed).fit(frame, discrete, metadata)
         matrix = transformer.transform(frame, rng=np.random.default_rng(seed))
-        return cls(name, frame, transformer, matrix)
+        return cls(name, transformer, matrix)
 
     def __len__(self) -> int:
         return len(self.x)
@@ -53,10 +52,6 @@ class TableData:
             self.x = self.x.to(device)
             self.sampler = CondSampler(self.transformer, self.matrix, device)
         return self
-
-
-def discrete_list(text: str | None) -> list[str] | None:
-    return [c.strip() for c in text.split(",") if c.strip()] if text else None
 
 
 def read_metadata(value: str | None) -> dict | None:

@@ -106,7 +106,6 @@ def build_context(cfg: Config, data, device: torch.device) -> tuple[Any, Parts, 
     data = data.to(device)
     parts = Parts(family, cfg, nets, device)
     ctx = TrainContext(cfg, data, parts.modules, device)
-    ctx.ema = {name: ema.shadow for name, ema in parts.emas.items()}
     ctx.batches = family.batches(cfg, data, distributed.rank(), distributed.world())
     ctx.rank, ctx.world = distributed.rank(), distributed.world()
     ctx.channels_last = bool(cfg.train.channels_last)
@@ -178,9 +177,8 @@ class Trainer:
 
     def restore(self, saved: dict[str, Any]) -> None:
         stage = saved["stage"]
-        if stage["index"] != self.stage:
-            for i in range(self.stage + 1, stage["index"] + 1):  # growth is cumulative
-                self.enter_stage(i)
+        for i in range(self.stage + 1, stage["index"] + 1):  # growth is cumulative
+            self.enter_stage(i)
         self.stage, self.stage_iters, self.ctx.stage = stage["index"], stage["iterations"], stage["index"]
         self.parts.load_state_dict(saved)
         self.ctx.batches.load_state_dict(saved["sampler"])
@@ -201,9 +199,16 @@ class Trainer:
             )
         self.outputs.clear()
 
+    def exported_finite(self) -> bool:
+        """Are the weights of the networks the export is made of finite? (One host sync.)"""
+        params = [p for net in self.parts.nets.values() if net.export for p in net.module.parameters()]
+        return not params or bool(
+            torch.stack([p.detach().float().abs().sum() for p in params]).sum().isfinite()
+        )
+
     def checkpoint(self) -> None:
         pending = self.ctx.stats.state_dict()
-        if all_finite({k: v[0] for k, v in pending.items()}) is not None or not self.outputs.finite():
+        if all_finite({k: v[0] for k, v in pending.items()}) is not None or not self.exported_finite():
             return  # never overwrite a good checkpoint with a diverged state
         save_checkpoint(
             self.run_dir / "checkpoints", self.step, self.snapshot(), keep=self.t.keep_checkpoints
@@ -305,7 +310,7 @@ class Trainer:
         step, t, m = self.step, self.t, self.m
         if not self.main:
             return
-        if m.eval_every and (step % m.eval_every == 0 or step == t.steps) and self.outputs.finite():
+        if m.eval_every and (step % m.eval_every == 0 or step == t.steps) and self.exported_finite():
             t0 = time.perf_counter()
             evaluated = self.outputs.evaluate(step)
             if evaluated is not None:

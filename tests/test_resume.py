@@ -13,7 +13,7 @@ import torch
 import gankit
 from gankit.training.checkpoint import latest_checkpoint, load_checkpoint
 
-TIMING = {"time_s", "img_per_s"}
+TIMING = {"time_s", "img_per_s", "eval_s"}
 
 CASES = {
     "mlp-ring8": dict(

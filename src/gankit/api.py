@@ -78,11 +78,13 @@ def load_run_data(cfg: Config):
 
 def _train(config, out, runs_dir, resume, overrides, progress, callbacks, options, data=None):
     from gankit.training import distributed
+    from gankit.training.budget import plan_steps
     from gankit.training.checkpoint import load_latest_good
     from gankit.training.loop import run
     from gankit.training.rundir import claim_out_dir, new_run_dir
     from gankit.training.setup import pick_device, resolve_config
 
+    started = time.perf_counter()
     if resume is not None:
         run_dir = Path(resume)
         if not (run_dir / "config.yaml").is_file():
@@ -105,17 +107,26 @@ def _train(config, out, runs_dir, resume, overrides, progress, callbacks, option
                 f"the checkpoint in {run_dir} was trained with another model or data config",
                 "resume without changing model.* or data.* settings",
             )
+        plan = None
+        if _new_minutes(options, overrides):  # a new budget for the steps after the checkpoint
+            cfg, plan = _replan(saved, overrides, options, run_dir, data, state, started)
         if state["step"] >= cfg.train.steps:
             raise GankitError(
                 f"{run_dir} already finished its {state['step']} steps", "raise --steps to train it further"
             )
         if distributed.is_main():
-            cfg.save_yaml(run_dir / "config.yaml")
-        return _finish(run(cfg, data, run_dir, state, progress=progress, callbacks=callbacks))
+            _record(run_dir, cfg, plan)
+        result = run(cfg, data, run_dir, state, progress=progress, callbacks=callbacks)
+        return _finish(result, started if plan is not None else None)
 
     cfg = make_config(config, overrides, **options)
     data = load_run_data(cfg) if data is None else data
-    cfg = resolve_config(cfg, data)
+    started, plan = time.perf_counter(), None
+    if cfg.train.minutes:  # a wall-clock budget: plan the step count on this machine
+        resolve = lambda c: resolve_config(c, data)  # noqa: E731
+        cfg, plan = plan_steps(cfg, resolve, data, cfg.train.minutes, None, started)
+    else:
+        cfg = resolve_config(cfg, data)
     run_dir = distributed.from_main(  # rank 0 creates it, the other ranks learn its path
         lambda: (
             claim_out_dir(Path(out))
@@ -124,8 +135,44 @@ def _train(config, out, runs_dir, resume, overrides, progress, callbacks, option
         )
     )
     if distributed.is_main():
-        cfg.save_yaml(run_dir / "config.yaml")
-    return _finish(run(cfg, data, run_dir, progress=progress, callbacks=callbacks))
+        _record(run_dir, cfg, plan)
+    result = run(cfg, data, run_dir, progress=progress, callbacks=callbacks)
+    return _finish(result, started if plan is not None else None)
+
+
+def _record(run_dir: Path, cfg: Config, plan) -> None:
+    """config.yaml, the machine this session trains on (machine.json) and a budget's plan."""
+    from gankit.machine import describe
+    from gankit.training.budget import write_plan
+    from gankit.training.performance import pick_device
+
+    cfg.save_yaml(run_dir / "config.yaml")
+    info = describe(pick_device(cfg.train.device))
+    if cfg.train.threads:
+        info["threads"] = cfg.train.threads
+    (run_dir / "machine.json").write_text(json.dumps(info, indent=2) + "\n")
+    if plan is not None:
+        write_plan(run_dir, plan)
+
+
+def _new_minutes(options: dict[str, Any], overrides: list[str] | None) -> bool:
+    """Was a budget given for this resume (not only recorded in the run's config.yaml)?"""
+    given = options.get("minutes") is not None or options.get("train.minutes") is not None
+    return given or any(o.split("=", 1)[0].strip() == "train.minutes" for o in overrides or [])
+
+
+def _replan(saved: Config, overrides, options, run_dir: Path, data, state, started: float):
+    """The config and plan of a resumed run given new --minutes: as many steps after the checkpoint
+    as fit, capped by --steps when given, else by the original plan's cap (no cap without one)."""
+    from gankit.training.budget import plan_steps
+    from gankit.training.setup import resolve_config
+
+    cfg = make_config(saved, overrides, **options)
+    if options.get("steps") is None and options.get("train.steps") is None:
+        recorded = run_dir / "budget.json"
+        cap = json.loads(recorded.read_text()).get("cap", 0) if recorded.is_file() else 0
+        cfg.train.steps = cap if cap > state["step"] else 10**9
+    return plan_steps(cfg, lambda c: resolve_config(c, data), data, cfg.train.minutes, state, started)
 
 
 def same_model(saved: dict[str, Any], cfg: Config) -> bool:
@@ -144,11 +191,14 @@ def same_data(saved: dict[str, Any], cfg: Config) -> bool:
     return {**asdict(DataConfig()), **saved} == cfg.to_dict()["data"]
 
 
-def _finish(result):
+def _finish(result, started: float | None = None):
     from gankit.report import write_report
     from gankit.training import distributed
+    from gankit.training.budget import record_end
 
     if distributed.is_main():
+        if started is not None:  # a budgeted run: what it took, beside its plan
+            record_end(result.run_dir, time.perf_counter() - started, result.step)
         write_report(result.run_dir)
     return result
 

@@ -42,7 +42,10 @@ def train(
     data: str | None = typer.Option(None, "--data", help="Dataset name (`gankit datasets`) or a path."),
     model: str | None = typer.Option(None, "--model", help="Model family (`gankit models`)."),
     loss: str | None = typer.Option(None, "--loss", help="Adversarial loss (`gankit losses`)."),
-    steps: int | None = typer.Option(None, "--steps", help="Generator steps."),
+    steps: int | None = typer.Option(None, "--steps", help="Generator steps (with --minutes: the most)."),
+    minutes: float | None = typer.Option(
+        None, "--minutes", help="Wall-clock budget: as many steps as fit, every schedule following them."
+    ),
     batch_size: str | None = typer.Option(
         None, "--batch-size", help="Per process; 'auto': the largest that fits train.memory_budget_mb."
     ),
@@ -83,6 +86,7 @@ def train(
         model=model,
         loss=loss,
         steps=steps,
+        minutes=minutes,
         batch_size=batch_size,
         lr_g=lr_g,
         lr_d=lr_d,

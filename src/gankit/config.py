@@ -95,6 +95,9 @@ class OptimConfig:
 class TrainConfig:
     steps: int | None = None  # generator steps
     epochs: int | None = None  # passes over the data; when set, steps = epochs x the family's steps per epoch
+    # wall-clock budget: train.steps becomes the most steps that fit (measured on this machine, see
+    # training/budget.py), every schedule following that length; train.steps stays the cap
+    minutes: float | None = None
     batch_size: int | Literal["auto"] | None = None  # per process; "auto": largest that fits memory_budget_mb
     seed: int = 0
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"

@@ -152,6 +152,18 @@ def _summary(run_dir: Path, records: list[dict], events: list[dict]) -> str:
         "warnings": sum(e.get("event") == "warning" for e in events),
         "rollbacks": sum(e.get("event") == "rollback" for e in events),
     }
+    budget = run_dir / "budget.json"
+    if budget.exists():  # what was asked, what was planned, what it took
+        b = json.loads(budget.read_text())
+        took = f"; took {b['trained_s'] / 60:.2f} min" if "trained_s" in b else ""
+        rows["time budget"] = (
+            f"{b['minutes']:g} min: {b['steps']} steps planned at {b['step_s'] * 1000:.1f} ms/step "
+            f"(cap {b['cap']}){took}"
+        )
+    if (run_dir / "machine.json").exists():
+        from gankit.machine import one_line
+
+        rows["machine"] = one_line(json.loads((run_dir / "machine.json").read_text()))
     if best.exists():
         b = json.loads(best.read_text())
         rows["best model"] = f"best/ at step {b['step']}: {b['metric']}.{b['key']} = {b['value']:.4g}"

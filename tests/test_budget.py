@@ -1,0 +1,87 @@
+"""--minutes: a run planned to a wall-clock budget is the run --steps N makes, and resumes exactly."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from test_resume import final_state, stats_without_timing
+
+import gankit
+from gankit.training import budget
+
+SMALL = dict(
+    data="ring8",
+    model="mlp",
+    progress=False,
+    overrides=["model.width=16", "train.batch_size=32", "train.log_every=5"],
+)
+
+
+def same_weights(a, b) -> bool:
+    sa, sb = final_state(a), final_state(b)
+    return sa["step"] == sb["step"] and all(
+        torch.equal(sa[net][k], sb[net][k]) for net in ("G", "D", "G_ema") for k in sa[net]
+    )
+
+
+def test_a_budgeted_run_is_the_run_its_planned_steps_make(tmp_path):
+    run = gankit.train(out=tmp_path / "budget", minutes=0.04, **SMALL)
+    plan = json.loads((tmp_path / "budget" / "budget.json").read_text())
+    assert run.step == plan["steps"] == plan["steps_run"] > 10
+    assert plan["minutes"] == 0.04 and plan["step_s"] > 0 and plan["trained_s"] > 0
+    config = (tmp_path / "budget" / "config.yaml").read_text()
+    assert "minutes: 0.04" in config and f"steps: {run.step}" in config
+    # every schedule followed the planned length: the learning rate decayed to its end, 10 grids
+    last = json.loads((tmp_path / "budget" / "stats.jsonl").read_text().splitlines()[-1])
+    assert last["step"] == run.step and last["lr_g"] < 1e-6
+    assert len(list((tmp_path / "budget").glob("fakes_*.png"))) in (10, 11)
+    assert "time budget" in (tmp_path / "budget" / "report.html").read_text()
+    assert json.loads((tmp_path / "budget" / "machine.json").read_text())["torch"] == torch.__version__
+
+    gankit.train(out=tmp_path / "steps", steps=run.step, **SMALL)  # --steps N reproduces it
+    assert same_weights(tmp_path / "budget", tmp_path / "steps")
+    assert stats_without_timing(tmp_path / "budget") == stats_without_timing(tmp_path / "steps")
+
+
+@pytest.fixture
+def steady_clock(monkeypatch):
+    """This machine at a fixed speed, so that two runs plan the same length."""
+    timing = {"step_s": 0.01, "export_s": 0.0, "preview_s": 0.0, "eval_s": 0.0, "save_s": 0.0, "total_s": 0.0}
+    monkeypatch.setattr(budget, "_measure", lambda *a, **k: dict(timing))
+    monkeypatch.setattr(budget, "_elapsed", lambda since: 0.0)
+
+
+def test_a_budgeted_run_resumed_midway_ends_where_an_uninterrupted_one_does(tmp_path, steady_clock):
+    whole = gankit.train(out=tmp_path / "whole", minutes=0.01, **SMALL)
+    assert whole.step == 60  # 0.6 s / 0.01 s per step
+    cut = gankit.train(out=tmp_path / "cut", minutes=0.01, callbacks=[lambda s, _: s < 23], **SMALL)
+    assert cut.interrupted and cut.step == 23
+    resumed = gankit.train(resume=tmp_path / "cut")  # the remaining budget: the plan it made
+    assert resumed.step == whole.step
+    assert same_weights(tmp_path / "whole", tmp_path / "cut")
+    assert stats_without_timing(tmp_path / "whole") == stats_without_timing(tmp_path / "cut")
+
+
+def test_new_minutes_on_resume_plan_the_steps_after_the_checkpoint(tmp_path, steady_clock):
+    gankit.train(out=tmp_path / "r", minutes=0.01, **SMALL)
+    more = gankit.train(resume=tmp_path / "r", minutes=0.02)
+    assert more.step == 60 + 120
+    plan = json.loads((tmp_path / "r" / "budget.json").read_text())
+    assert plan["start_step"] == 60 and plan["steps"] == 180
+
+
+def test_the_budget_never_exceeds_the_step_cap(tmp_path, steady_clock):
+    run = gankit.train(out=tmp_path / "r", minutes=5, steps=40, **SMALL)
+    assert run.step == 40
+
+
+@pytest.mark.parametrize("minutes", ["-1", "nan", "0.00001"])
+def test_a_budget_that_cannot_train_is_one_line(tmp_path, minutes):
+    cmd = [sys.executable, "-m", "gankit", "train", "--data", "ring8", "--model", "mlp", "--no-progress",
+           "--minutes", minutes, "--out", str(tmp_path / "r")]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "--minutes" in done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 2

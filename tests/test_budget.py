@@ -26,7 +26,8 @@ def same_weights(a, b) -> bool:
     )
 
 
-def test_a_budgeted_run_is_the_run_its_planned_steps_make(tmp_path):
+def test_a_budgeted_run_is_the_run_its_planned_steps_make(tmp_path, monkeypatch):
+    monkeypatch.setattr(budget.Budget, "new_length", lambda *a: None)  # the machine kept its pace
     run = gankit.train(out=tmp_path / "budget", minutes=0.04, **SMALL)
     plan = json.loads((tmp_path / "budget" / "budget.json").read_text())
     assert run.step == plan["steps"] == plan["steps_run"] > 10
@@ -47,10 +48,43 @@ def test_a_budgeted_run_is_the_run_its_planned_steps_make(tmp_path):
 
 @pytest.fixture
 def steady_clock(monkeypatch):
-    """This machine at a fixed speed, so that two runs plan the same length."""
+    """A machine measured at 0.01 s a step that keeps that pace, so that two runs plan alike."""
     timing = {"step_s": 0.01, "export_s": 0.0, "preview_s": 0.0, "eval_s": 0.0, "save_s": 0.0, "total_s": 0.0}
     monkeypatch.setattr(budget, "_measure", lambda *a, **k: dict(timing))
-    monkeypatch.setattr(budget, "_elapsed", lambda since: 0.0)
+    monkeypatch.setattr(budget, "elapsed_since", lambda since: 0.0)
+    monkeypatch.setattr(budget.Budget, "new_length", lambda *a: None)
+
+
+@pytest.fixture
+def slow_clock(steady_clock, monkeypatch):
+    """The same plan, on a machine that then runs at 0.02 s a step: time is the step times 0.02."""
+    now = {"t": 0.0}
+    monkeypatch.setattr(budget, "_clock", lambda: now["t"])
+    monkeypatch.setattr(budget.Budget, "new_length", REAL_NEW_LENGTH)
+
+    def tick(step, stats):  # called after the loop's budget check: the time at the next step's
+        now["t"] = (step + 1) * 0.02
+
+    return tick
+
+
+REAL_NEW_LENGTH = budget.Budget.new_length
+
+
+def test_a_run_slower_than_planned_is_replanned_to_end_on_its_budget(tmp_path, slow_clock):
+    run = gankit.train(out=tmp_path / "r", minutes=0.01, callbacks=[slow_clock], **SMALL)
+    plan = json.loads((tmp_path / "r" / "budget.json").read_text())
+    assert plan["steps"] == 60 and plan["replans"] == [[10, 30]]  # 0.6 s at the measured 0.02 s a step
+    assert run.step == 30 and "steps: 30" in (tmp_path / "r" / "config.yaml").read_text()
+    last = json.loads((tmp_path / "r" / "stats.jsonl").read_text().splitlines()[-1])
+    assert last["step"] == 30 and last["lr_g"] == 0.0  # the schedule was finished, not cut
+
+    stop = lambda step, stats: step < 20  # noqa: E731  (killed after the re-plan)
+    slow_clock(-1, None)  # the clock of a new process
+    gankit.train(out=tmp_path / "cut", minutes=0.01, callbacks=[slow_clock, stop], **SMALL)
+    resumed = gankit.train(resume=tmp_path / "cut", callbacks=[slow_clock])
+    assert resumed.step == 30
+    assert same_weights(tmp_path / "r", tmp_path / "cut")
 
 
 def test_a_budgeted_run_resumed_midway_ends_where_an_uninterrupted_one_does(tmp_path, steady_clock):

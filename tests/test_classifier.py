@@ -18,6 +18,7 @@ from gankit.data.base import RealData
 from gankit.data.images import load_mnist, load_stacked_mnist
 from gankit.errors import GankitError
 from gankit.metrics import classifier as clf
+from gankit.metrics import classifier_cache
 from gankit.metrics.frechet import feature_stats, frechet_distance, kernel_inception_distance
 
 # ------------------------------------------------------------------------------------ Fréchet distance
@@ -212,7 +213,7 @@ def test_other_labelled_dataset_is_cached_by_name_and_data_hash(cache, mnist):
     assert Path(info["path"]).name.startswith("digits.npz-28-")
     assert clf.get_classifier("my/digits.npz", data)[1]["from_cache"]
     relabelled = RealData("my/digits.npz", data.x, "images", (data.labels + 1) % 10, 10)
-    assert clf._data_hash(relabelled) != clf._data_hash(data)  # other labels: another cache entry
+    assert classifier_cache._data_hash(relabelled) != classifier_cache._data_hash(data)  # other labels: another cache entry
 
 
 def _retrains_with_warning(name: str, data: RealData, caplog) -> dict:

@@ -164,7 +164,7 @@ def test_run_directory_layout_and_report(toy_run):
         v is not None
         for section in resolved.values()
         for k, v in section.items()
-        if k not in ("resolution", "channels", "threads", "discrete", "metadata", "epochs")
+        if k not in ("resolution", "channels", "threads", "discrete", "metadata", "epochs", "minutes")
     )  # every auto field was resolved
     page = (toy_run / "report.html").read_text()
     assert page.count("<svg") >= 2 and "data:image/png;base64," in page

@@ -78,47 +78,14 @@ def load_run_data(cfg: Config):
 
 def _train(config, out, runs_dir, resume, overrides, progress, callbacks, options, data=None):
     from gankit.training import distributed
-    from gankit.training.budget import plan_steps
-    from gankit.training.checkpoint import load_latest_good
+    from gankit.training.budget import Budget, elapsed_since, plan_steps
     from gankit.training.loop import run
     from gankit.training.rundir import claim_out_dir, new_run_dir
-    from gankit.training.setup import pick_device, resolve_config
+    from gankit.training.setup import resolve_config
 
     started = time.perf_counter()
     if resume is not None:
-        run_dir = Path(resume)
-        if not (run_dir / "config.yaml").is_file():
-            raise GankitError(
-                f"{run_dir} is not a gankit run directory (no config.yaml)",
-                "pass the directory that `gankit train` created",
-            )
-        saved = Config.load_yaml(run_dir / "config.yaml")
-        cfg = make_config(saved, overrides, **options)
-        # the newest checkpoint that loads; none yet (killed before the first): the run starts over
-        state = load_latest_good(run_dir, pick_device(cfg.train.device))
-        data = load_run_data(cfg) if data is None else data
-        cfg = resolve_config(cfg, data)
-        if state is None:
-            if distributed.is_main():
-                cfg.save_yaml(run_dir / "config.yaml")
-            return _finish(run(cfg, data, run_dir, progress=progress, callbacks=callbacks))
-        if not same_model(state["config"]["model"], cfg) or not same_data(state["config"]["data"], cfg):
-            raise GankitError(
-                f"the checkpoint in {run_dir} was trained with another model or data config",
-                "resume without changing model.* or data.* settings",
-            )
-        plan = None
-        if _new_minutes(options, overrides):  # a new budget for the steps after the checkpoint
-            cfg, plan = _replan(saved, overrides, options, run_dir, data, state, started)
-        if state["step"] >= cfg.train.steps:
-            raise GankitError(
-                f"{run_dir} already finished its {state['step']} steps", "raise --steps to train it further"
-            )
-        if distributed.is_main():
-            _record(run_dir, cfg, plan)
-        result = run(cfg, data, run_dir, state, progress=progress, callbacks=callbacks)
-        return _finish(result, started if plan is not None else None)
-
+        return _resume(Path(resume), overrides, progress, callbacks, options, data, started)
     cfg = make_config(config, overrides, **options)
     data = load_run_data(cfg) if data is None else data
     started, plan = time.perf_counter(), None
@@ -136,8 +103,54 @@ def _train(config, out, runs_dir, resume, overrides, progress, callbacks, option
     )
     if distributed.is_main():
         _record(run_dir, cfg, plan)
-    result = run(cfg, data, run_dir, progress=progress, callbacks=callbacks)
+    budget = Budget(plan, elapsed_since(started)) if plan is not None else None
+    result = run(cfg, data, run_dir, progress=progress, callbacks=callbacks, budget=budget)
     return _finish(result, started if plan is not None else None)
+
+
+def _resume(run_dir: Path, overrides, progress, callbacks, options, data, started: float):
+    from gankit.training import distributed
+    from gankit.training.budget import Budget, elapsed_since, read_plan
+    from gankit.training.checkpoint import load_latest_good
+    from gankit.training.loop import run
+    from gankit.training.setup import pick_device, resolve_config
+
+    if not (run_dir / "config.yaml").is_file():
+        raise GankitError(
+            f"{run_dir} is not a gankit run directory (no config.yaml)",
+            "pass the directory that `gankit train` created",
+        )
+    saved = Config.load_yaml(run_dir / "config.yaml")
+    cfg = make_config(saved, overrides, **options)
+    # the newest checkpoint that loads; none yet (killed before the first): the run starts over
+    state = load_latest_good(run_dir, pick_device(cfg.train.device))
+    data = load_run_data(cfg) if data is None else data
+    cfg = resolve_config(cfg, data)
+    plan = read_plan(run_dir) if cfg.train.minutes else None
+    if state is None:
+        if distributed.is_main():
+            cfg.save_yaml(run_dir / "config.yaml")
+        budget = Budget(plan, 0.0) if plan is not None else None
+        return _finish(run(cfg, data, run_dir, progress=progress, callbacks=callbacks, budget=budget))
+    if not same_model(state["config"]["model"], cfg) or not same_data(state["config"]["data"], cfg):
+        raise GankitError(
+            f"the checkpoint in {run_dir} was trained with another model or data config",
+            "resume without changing model.* or data.* settings",
+        )
+    used = state.get("budget", {}).get("used_s", 0.0)  # the minutes it had spent when saved
+    if _new_minutes(options, overrides):  # a new budget for the steps after the checkpoint
+        cfg, plan = _replan(saved, overrides, options, run_dir, data, state, started)
+        state["progress"] = {**state.get("progress", {}), "steps": cfg.train.steps}
+        used = elapsed_since(started)
+    if state["step"] >= cfg.train.steps:
+        raise GankitError(
+            f"{run_dir} already finished its {state['step']} steps", "raise --steps to train it further"
+        )
+    if distributed.is_main():
+        _record(run_dir, cfg, plan)
+    budget = Budget(plan, used) if plan is not None else None
+    result = run(cfg, data, run_dir, state, progress=progress, callbacks=callbacks, budget=budget)
+    return _finish(result, started if budget is not None else None)
 
 
 def _record(run_dir: Path, cfg: Config, plan) -> None:

@@ -75,7 +75,8 @@ def stacked_mode_stats(triples: torch.Tensor, confidence: torch.Tensor | None = 
 def stacked_modes(ctx: EvalContext, n: int) -> dict[str, Any]:
     """Stacked MNIST (Metz et al. 2017; VEEGAN; PacGAN): each channel's digit read by the MNIST
     classifier; modes = distinct triples among n samples; KL(p_gen || uniform over 1000), natural log."""
-    from gankit.metrics.classifier import get_classifier, read_stacked
+    from gankit.metrics.classifier import read_stacked
+    from gankit.metrics.classifier_cache import get_classifier
 
     model, info = get_classifier("stacked-mnist", ctx.real)
     fake, _ = ctx.fakes(n)

@@ -56,7 +56,8 @@ def batched(fn: Callable[[Tensor], Tensor], x: Tensor, batch: int = BATCH) -> Te
 
 
 def classifier_extractor(dataset: str, real: RealData | None) -> Extractor:
-    from gankit.metrics.classifier import extract_features, get_classifier, predict_logits
+    from gankit.metrics.classifier import extract_features, predict_logits
+    from gankit.metrics.classifier_cache import get_classifier
 
     data = real if real is not None and (real.name == dataset or dataset not in ("mnist", "digits")) else None
     model, info = get_classifier(dataset, data)

@@ -116,7 +116,7 @@ class Game(Objective):
         """DiffAugment, then instance noise (Sonderby et al. 2017), annealed linearly to 0."""
         if self.augment:
             x = diff_augment(x, self.augment, self.local_rng)
-        std = self.cfg.loss.instance_noise * max(0.0, 1.0 - self.step / self.cfg.train.steps)
+        std = self.cfg.loss.instance_noise * max(0.0, 1.0 - self.ctx.progress(self.step))
         if std > 0:
             x = x + std * torch.randn(x.shape, generator=self.local_rng, device=x.device, dtype=x.dtype)
         return x

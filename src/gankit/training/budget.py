@@ -19,7 +19,7 @@ import json
 import math
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,8 @@ class Plan:
     step_s: float  # measured seconds per training step
     overhead_s: float  # planned bookkeeping: grids, evaluations, checkpoints and exports
     calibration_s: float  # the measurement itself (counted against the budget)
+    timing: dict[str, float] = field(default_factory=dict)  # seconds: step, export, preview, eval, save
+    replans: list[list[int]] = field(default_factory=list)  # [step, new length] while it ran
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,12 +70,12 @@ def plan_steps(
     cfg = resolve(copy_config(user_cfg))
     cap, start = cfg.train.steps, int(state["step"]) if state is not None else 0
     timing = _measure(cfg, data, state, minutes)
-    budget_s = minutes * 60 - _elapsed(started)
-    steps = start + max(0, int(budget_s / timing["step_s"]))
+    budget_s = minutes * 60 - elapsed_since(started)
+    steps = start + max(0, _whole(budget_s / timing["step_s"]))
     for _ in range(3):  # the bookkeeping depends on the length (cadences follow it): settle it
         candidate = _with_steps(user_cfg, resolve, max(start + 1, min(steps, cap)))
         overhead = _overhead_s(candidate, timing, start)
-        steps = start + max(0, int((budget_s - overhead) / timing["step_s"]))
+        steps = start + max(0, _whole((budget_s - overhead) / timing["step_s"]))
     steps = distributed.from_main(lambda: min(steps, cap))  # every rank stops at rank 0's step
     if steps <= start:
         raise GankitError(
@@ -85,13 +87,66 @@ def plan_steps(
     plan = Plan(
         minutes=minutes, steps=steps, cap=cap, start_step=start, step_s=round(timing["step_s"], 6),
         overhead_s=round(_overhead_s(cfg, timing, start), 2), calibration_s=round(timing["total_s"], 2),
+        timing={k: round(v, 6) for k, v in timing.items() if k != "total_s"},
     )  # fmt: skip
     cfg.train.minutes = minutes
     return cfg, plan
 
 
-def _elapsed(since: float) -> float:
-    return time.perf_counter() - since
+def _whole(steps: float) -> int:
+    """The steps that fit, as a whole number (0.4 / 0.02 is 19.999999999999996 in floats)."""
+    return math.floor(steps + 1e-6)
+
+
+def _clock() -> float:
+    return time.perf_counter()
+
+
+def elapsed_since(since: float) -> float:
+    return _clock() - since
+
+
+class Budget:
+    """A budgeted run's clock while it trains. The plan is a measurement of a few seconds; a shared or
+    throttled machine can drift by 10-20% over a run, so at each tick after the first tenth of the
+    session the loop asks :meth:`new_length`: when the measured pace says the run would end more than
+    2% away from its budget, it gets a new length (``Progress.change_length`` keeps the schedules
+    continuous). Re-plans are recorded in budget.json and the checkpoints: a resume continues the
+    remaining minutes with the length the checkpoint had."""
+
+    CHECK_AFTER = 0.1  # of the session's steps: a pace measured over less is noise
+    TOLERANCE = 0.02
+
+    def __init__(self, plan: Plan, used_s: float) -> None:
+        self.plan, self.used_before = plan, used_s
+        self.begin(0)
+
+    def begin(self, step: int) -> None:
+        """A session starts training at ``step``."""
+        self.t0, self.s0, self.bookkeeping_s = _clock(), step, 0.0
+
+    def bookkeeping(self, work) -> None:
+        """Run grids, evaluations or a checkpoint, kept out of the measured training pace."""
+        t0 = _clock()
+        work()
+        self.bookkeeping_s += _clock() - t0
+
+    def used_s(self) -> float:
+        return self.used_before + _clock() - self.t0
+
+    def new_length(self, cfg: Config, step: int) -> int | None:
+        n, done = cfg.train.steps, step - self.s0
+        if done < max(10, self.CHECK_AFTER * (n - self.s0)) or step >= n:
+            return None
+        pace = (_clock() - self.t0 - self.bookkeeping_s) / done
+        if pace <= 0:  # a clock that went backwards (suspended machine, changed time): keep the plan
+            return None
+        left = self.plan.minutes * 60 - self.used_s() - _overhead_s(cfg, self.plan.timing, step)
+        new = min(self.plan.cap, step + max(1, _whole(left / pace)))
+        return new if abs(new - n) > self.TOLERANCE * n else None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"used_s": self.used_s(), "replans": self.plan.replans}
 
 
 def _with_steps(user_cfg: Config, resolve, steps: int) -> Config:
@@ -186,10 +241,19 @@ def write_plan(run_dir: Path, plan: Plan) -> None:
     (run_dir / "budget.json").write_text(json.dumps(plan.to_dict(), indent=2) + "\n")
 
 
+def read_plan(run_dir: Path) -> Plan | None:
+    path = run_dir / "budget.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    names = {f for f in Plan.__dataclass_fields__}
+    return Plan(**{k: v for k, v in record.items() if k in names})
+
+
 def record_end(run_dir: Path, trained_s: float, steps: int) -> None:
     path = run_dir / "budget.json"
     if not path.is_file():
         return
     record = json.loads(path.read_text())
-    record.update(trained_s=round(trained_s, 2), steps_run=steps)
+    record.update(trained_s=round(trained_s, 2), steps_run=steps)  # trained_s: this session's
     path.write_text(json.dumps(record, indent=2) + "\n")

@@ -9,8 +9,6 @@ every part a family adds.
 from __future__ import annotations
 
 import copy
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ from gankit.training.checkpoint import list_checkpoints, load_latest_good, save_
 from gankit.training.monitors import EventLog, Monitor
 from gankit.training.objective import TrainContext
 from gankit.training.parts import Parts
+from gankit.training.sinks import Interrupt, progress_bar, tensorboard
 from gankit.training.stats import JsonlWriter, all_finite
 from gankit.training.step import iterate
 
@@ -42,28 +41,6 @@ class RunResult:
         return self.run_dir / "model"
 
 
-class _Interrupt:
-    """First Ctrl-C asks the loop to checkpoint and stop after the current step; a second one aborts."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._old = None
-
-    def __enter__(self) -> _Interrupt:
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-
-
 def model_meta(cfg: Config, data) -> dict[str, Any]:  # kept for callers of gankit 0.1
     from gankit.models.generator import model_meta as meta
 
@@ -77,13 +54,17 @@ def run(
     state: dict[str, Any] | None = None,
     progress: bool = True,
     callbacks: list | None = None,
+    budget=None,
 ) -> RunResult:
-    """Train ``cfg`` (already resolved) on ``data``, writing into ``run_dir``; ``state`` resumes."""
+    """Train ``cfg`` (already resolved) on ``data``, writing into ``run_dir``; ``state`` resumes;
+    ``budget`` (training/budget.py) keeps a run with ``--minutes`` to its time."""
     threads = torch.get_num_threads()
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     try:
-        return Trainer(cfg, data, run_dir, progress and distributed.is_main()).run(state, callbacks)
+        trainer = Trainer(cfg, data, run_dir, progress and distributed.is_main())
+        trainer.budget = budget
+        return trainer.run(state, callbacks)
     finally:
         torch.set_num_threads(threads)  # a library call leaves the process as it found it
 
@@ -106,6 +87,7 @@ def build_context(cfg: Config, data, device: torch.device) -> tuple[Any, Parts, 
     data = data.to(device)
     parts = Parts(family, cfg, nets, device)
     ctx = TrainContext(cfg, data, parts.modules, device)
+    ctx.progress = parts.progress
     ctx.batches = family.batches(cfg, data, distributed.rank(), distributed.world())
     ctx.rank, ctx.world = distributed.rank(), distributed.world()
     ctx.channels_last = bool(cfg.train.channels_last)
@@ -130,6 +112,7 @@ class Trainer:
         self.step, self.stage, self.stage_iters = 0, 0, 0
         self.elapsed, self.images, self.rollbacks = 0.0, 0, 0
         self.progress, self.bar, self.writer = progress, None, None
+        self.budget = None
 
     def rewrap(self) -> None:
         self.ctx.plain = self.parts.modules
@@ -166,6 +149,8 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "stats": self.ctx.stats.state_dict(),
             "objective": self.objective.state_dict(),
+            "progress": self.parts.progress.state_dict(),
+            **({"budget": self.budget.state_dict()} if self.budget is not None else {}),
             "stage": {"index": self.stage, "iterations": self.stage_iters},
             "step": self.step,
             "elapsed": self.elapsed,
@@ -180,6 +165,7 @@ class Trainer:
         for i in range(self.stage + 1, stage["index"] + 1):  # growth is cumulative
             self.enter_stage(i)
         self.stage, self.stage_iters, self.ctx.stage = stage["index"], stage["iterations"], stage["index"]
+        self.parts.progress.load_state_dict(saved.get("progress", {}))  # before the learning rates
         self.parts.load_state_dict(saved)
         self.ctx.batches.load_state_dict(saved["sampler"])
         self.ctx.rng.set_state(saved["rng"].cpu())
@@ -254,8 +240,10 @@ class Trainer:
         self.writer = JsonlWriter(self.run_dir / "stats.jsonl")
         if self.main:  # only rank 0 writes the run directory
             self.writer.truncate_after(self.step)
-        self.tb = _tensorboard(self.run_dir) if self.main else None
-        self.bar = _progress_bar(self.progress, self.step, self.t.steps)
+        self.tb = tensorboard(self.run_dir) if self.main else None
+        self.bar = progress_bar(self.progress, self.step, self.t.steps)
+        if self.budget is not None:
+            self.budget.begin(self.step)
         try:
             return self.loop(callbacks)
         finally:
@@ -267,7 +255,7 @@ class Trainer:
     def loop(self, callbacks: list | None) -> RunResult:
         t, last, interrupted = self.t, {}, False
         self.tick_start, self.tick_images = time.perf_counter(), 0
-        with _Interrupt() as interrupt:
+        with Interrupt() as interrupt:
             while self.step < t.steps:
                 stage = self.stages[self.stage]
                 self.ctx.step = self.step
@@ -283,13 +271,15 @@ class Trainer:
                 self.parts.update_emas(self.step)
                 self.parts.step_schedules()
                 self.advance_stage()
-                self.observe()
+                self.bookkeeping(self.observe)
                 tick = self.step % t.log_every == 0 or self.step == t.steps
                 if tick:
                     record = self.tick()
                     if record is None:  # rolled back
                         continue
                     last = record
+                    if self.budget is not None:
+                        self.follow_budget()
                 if self.bar is not None:
                     self.bar.update(1)
                 for cb in callbacks or []:  # a callback returning False stops the run like Ctrl-C
@@ -299,11 +289,34 @@ class Trainer:
                 if self.world > 1:  # ranks stop together, agreeing at ticks only (no per-step sync)
                     stop = tick and distributed.any_rank(stop, self.device)
                 if self.main and (stop or self.step % t.checkpoint_every == 0 or self.step == t.steps):
-                    self.checkpoint()
+                    self.bookkeeping(self.checkpoint)
                 if stop and self.step < t.steps:
                     interrupted = True
                     break
         return RunResult(self.run_dir, self.step, interrupted, last)
+
+    def bookkeeping(self, work) -> None:
+        """Run grids, evaluations or a checkpoint; a budget measures the training pace without them."""
+        if self.budget is not None:
+            self.budget.bookkeeping(work)
+        else:
+            work()
+
+    def follow_budget(self) -> None:
+        """A new length when the pace says the run would miss its --minutes (rank 0 decides for all)."""
+        new = distributed.from_main(lambda: self.budget.new_length(self.cfg, self.step))
+        if new is None:
+            return
+        self.parts.progress.change_length(self.step, new)
+        self.budget.plan.replans.append([self.step, new])
+        if self.main:
+            from gankit.training.budget import write_plan
+
+            self.cfg.save_yaml(self.run_dir / "config.yaml")
+            write_plan(self.run_dir, self.budget.plan)
+        if self.bar is not None:
+            self.bar.total = new
+            self.bar.refresh()
 
     def observe(self) -> None:
         """Evaluation and preview grids (they see the exported model), on rank 0."""
@@ -379,19 +392,3 @@ class Trainer:
             f"the last good checkpoint in {self.run_dir / 'checkpoints'} is intact; lower the "
             "learning rates (--lr-g/--lr-d) and train again, or resume with --resume",
         )
-
-
-def _progress_bar(enabled: bool, step: int, total: int):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=step, unit="step", dynamic_ncols=True, mininterval=1.0)
-
-
-def _tensorboard(run_dir: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except Exception:  # tensorboard is an optional extra
-        return None
-    return SummaryWriter(str(run_dir))

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from gankit.config import Config
+from gankit.training.progress import Progress
 from gankit.training.stats import Stats
 
 Term = Callable[["Objective"], Tensor]
@@ -71,6 +72,7 @@ class TrainContext:
         self.batches: Any = None
         self.objective: Any = None  # the family's, once built
         self.step = 0
+        self.progress = Progress(cfg)  # the fraction of the run done at a step (schedules follow it)
         self.stage = 0
         self.keep_graph = False  # set by the loop: the next phase reuses this repeat's forward graph
         self.channels_last = False

@@ -7,7 +7,6 @@ group ``g`` -> ``"opt_g"`` and ``"sched_g"``.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -18,6 +17,7 @@ from gankit.errors import GankitError
 from gankit.models.base import Family, Group, Net
 from gankit.training import distributed, performance
 from gankit.training.ema import EMA
+from gankit.training.progress import Progress, lr_factor
 
 
 def build_optimizer(kind: str, params, group: Group, device: torch.device) -> torch.optim.Optimizer:
@@ -30,24 +30,16 @@ def build_optimizer(kind: str, params, group: Group, device: torch.device) -> to
     raise GankitError(f"unknown optimizer '{kind}'", "use adam or rmsprop")
 
 
-def lr_factor(schedule: str, steps: int):
-    """LambdaLR factor over generator steps: constant, linear decay to 0, or cosine to 0."""
-    if schedule == "constant":
-        return lambda s: 1.0
-    if schedule == "linear":
-        return lambda s: max(0.0, 1.0 - s / steps)
-    if schedule == "cosine":
-        return lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
-    raise GankitError(f"unknown schedule '{schedule}'", "use constant, linear or cosine")
-
-
 class Parts:
     """Networks (plain modules), EMAs, optimisers and schedulers of one run."""
 
-    def __init__(self, family: Family, cfg: Config, nets: dict[str, Net], device: torch.device):
+    def __init__(
+        self, family: Family, cfg: Config, nets: dict[str, Net], device: torch.device, progress=None
+    ):
         self.family, self.cfg, self.device = family, cfg, device
         self.nets = nets
-        self.factor = lr_factor(cfg.optim.schedule, cfg.train.steps)
+        self.progress = progress if progress is not None else Progress(cfg)
+        self.factor = lr_factor(cfg.optim.schedule, cfg.train.steps, self.progress)
         self.build()
 
     @property

@@ -213,7 +213,8 @@ def test_other_labelled_dataset_is_cached_by_name_and_data_hash(cache, mnist):
     assert Path(info["path"]).name.startswith("digits.npz-28-")
     assert clf.get_classifier("my/digits.npz", data)[1]["from_cache"]
     relabelled = RealData("my/digits.npz", data.x, "images", (data.labels + 1) % 10, 10)
-    assert classifier_cache._data_hash(relabelled) != classifier_cache._data_hash(data)  # other labels: another cache entry
+    # other labels: another cache entry
+    assert classifier_cache._data_hash(relabelled) != classifier_cache._data_hash(data)
 
 
 def _retrains_with_warning(name: str, data: RealData, caplog) -> dict:

@@ -3,6 +3,7 @@ batch, same threads, in one process run.
 
     python benchmarks/speed.py              # appends a section to docs/benchmarks.md
     python benchmarks/speed.py --compile    # also times `gankit train --compile`
+    ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/speed.py   # as on an AVX2-only CPU (the ISA is named)
 
 Cases (MNIST from gankit's bundled 5,000 digits, batch 64):
 - dcgan64: the PyTorch DCGAN example (examples/dcgan/main.py) re-created here: its G and D, BCE on a
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import os
 import resource
 import statistics
@@ -273,6 +275,24 @@ def time_reference(case: str, steps: int, warmup: int, workers: int, out: Path) 
     return steps * BATCH / (time.perf_counter() - t0)
 
 
+def time_reference_bare(case: str, steps: int, warmup: int, out: Path) -> float:
+    """The reference's own training step with the data already in memory as normalised tensors (no
+    DataLoader, no per-image transforms): what the network and the step cost, loader aside."""
+    c = CASES[case]
+    res = c["resolution"] or 28
+    data = MNISTWithTransforms(res)
+    x = torch.stack([data[i][0] for i in range(len(data))])  # normalised once, as gankit holds it
+    g = torch.Generator().manual_seed(0)
+    ref = DCGANReference(res, 0, out) if c["ref"] == "dcgan" else VanillaGANReference(0, out)
+    ref.data = ((x[torch.randint(len(x), (BATCH,), generator=g)], None) for _ in itertools.count())
+    for _ in range(warmup):
+        ref.step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        ref.step()
+    return steps * BATCH / (time.perf_counter() - t0)
+
+
 def gankit_options(case: str, steps: int, compile_: bool) -> dict:
     c = CASES[case]
     options = dict(
@@ -420,27 +440,32 @@ def main() -> None:
         for case in args.cases.split(","):
             check_identical_networks(case)
             steps, warmup = budget[case]
-            ref_rates, gk_rates, ratios = [], [], []
+            rates: dict[str, list[float]] = {"ref": [], "bare": [], "gankit": []}
+            ratios, bare_ratios = [], []
             for r in range(args.rounds):
                 matmuls.append(matmul_gflops())
-                order = ["ref", "gankit"] if r % 2 == 0 else ["gankit", "ref"]
+                order = ["ref", "bare", "gankit"] if r % 2 == 0 else ["gankit", "bare", "ref"]
                 got = {}
                 for side in order:
                     out = tmp / f"{case}-{side}-{r}"
                     out.mkdir()
                     if side == "ref":
                         got[side] = time_reference(case, steps, warmup, args.workers, out)
+                    elif side == "bare":
+                        got[side] = time_reference_bare(case, steps, warmup, out)
                     else:
                         got[side] = time_gankit(case, steps, warmup, out)[0]
-                ref_rates.append(got["ref"])
-                gk_rates.append(got["gankit"])
+                    rates[side].append(got[side])
                 ratios.append(got["gankit"] / got["ref"])
+                bare_ratios.append(got["gankit"] / got["bare"])
                 print(case, r, {k: round(v, 1) for k, v in got.items()}, flush=True)
             ref_flops, gk_flops = step_flops(case, tmp / f"{case}-flops")
             row = dict(
-                ref=statistics.median(ref_rates),
-                gankit=statistics.median(gk_rates),
+                ref=statistics.median(rates["ref"]),
+                bare=statistics.median(rates["bare"]),
+                gankit=statistics.median(rates["gankit"]),
                 ratio=statistics.median(ratios),
+                bare_ratio=statistics.median(bare_ratios),
                 ref_flops=ref_flops,
                 gk_flops=gk_flops,
             )
@@ -464,10 +489,12 @@ def report(rows: dict, matmul: float, big: float, rss: float, book: dict, args) 
     w = buf.write
     w(f"\n## Speed: `gankit train` vs the reference loops ({date.today()})\n\n")
     w(f"{machine()}. Command: `python benchmarks/speed.py{' --compile' if args.compile else ''}` ")
-    w(f"({args.rounds} alternating rounds, medians; reference DataLoader workers: {args.workers}).\n")
+    w(f"({args.rounds} alternating rounds, medians; reference DataLoader workers: {args.workers}; the bare ")
+    w("reference step is the same step on normalised tensors already in memory).\n")
     w(f"512x512 fp32 matmul in the same rounds: {matmul:.0f} GFLOP/s (2048x2048: {big:.0f}).\n\n")
-    w("| case | reference img/s | gankit img/s | ratio | model GFLOP/s (ref / gankit) | of matmul |\n")
-    w("|---|---|---|---|---|---|\n")
+    w("| case | reference img/s (DataLoader) | bare reference step img/s | gankit img/s ")
+    w("| ratio vs reference | ratio vs bare step | model GFLOP/s (ref / gankit) | of matmul |\n")
+    w("|---|---|---|---|---|---|---|---|\n")
     names = {
         "dcgan64": "DCGAN 64x64 (example)",
         "dcgan32": "DCGAN 32x32",
@@ -475,7 +502,8 @@ def report(rows: dict, matmul: float, big: float, rss: float, book: dict, args) 
     }
     for case, r in rows.items():
         ref_g, gk_g = r["ref"] * r["ref_flops"] / 1e9, r["gankit"] * r["ref_flops"] / 1e9
-        w(f"| {names[case]} | {r['ref']:.1f} | {r['gankit']:.1f} | **{r['ratio']:.2f}x** | ")
+        w(f"| {names[case]} | {r['ref']:.1f} | {r['bare']:.1f} | {r['gankit']:.1f} | ")
+        w(f"**{r['ratio']:.2f}x** | **{r['bare_ratio']:.2f}x** | ")
         w(f"{ref_g:.0f} / {gk_g:.0f} | {ref_g / matmul:.0%} / {gk_g / matmul:.0%} |\n")
     w("\nModel GFLOP/s = the reference step's FLOPs per image (torch.utils.flop_counter) x img/s, for both ")
     w("sides. FLOPs per image, reference / gankit's own step: ")

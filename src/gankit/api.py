@@ -10,7 +10,7 @@ from typing import Any
 from gankit.config import Config, apply_overrides, set_value
 from gankit.errors import GankitError
 
-# keyword shortcuts: train(data="ring8", model="mlp", loss="hinge", ...)
+# keyword shortcuts: train(data=..., model=..., loss=...) name data.name, model.name, loss.name
 _NAMED = {"data": "data.name", "model": "model.name", "loss": "loss.name"}
 
 
@@ -46,10 +46,10 @@ def train(
 ):
     """Train a GAN and return a :class:`~gankit.training.loop.RunResult` (``.run_dir``, ``.model_dir``).
 
-    ``gankit.train()`` trains the default (DCGAN on the bundled MNIST); keyword options set config
-    fields by name, e.g. ``train(data="ring8", model="mlp", steps=2000, out="runs/ring")``.
+    ``gankit.train()`` trains the default job (see the README); keyword options set config fields by
+    name, e.g. ``train(data="ring8", model=NAME, steps=2000, out="runs/ring")`` (``gankit models``).
     ``resume=RUN_DIR`` continues a run exactly where its last checkpoint left it. ``real_data``
-    passes data already in memory (e.g. a table prepared by :class:`~gankit.tabular.synthesizer.TabularGAN`)
+    passes data already in memory (e.g. a table prepared by the table synthesizer's ``fit``)
     instead of loading what ``data.name`` names.
     Under ``torchrun`` (WORLD_SIZE > 1) every process calls this; they train one model with DDP
     and rank 0 alone writes the run directory (see training/distributed.py).
@@ -65,8 +65,8 @@ def train(
 
 
 def load_run_data(cfg: Config):
-    """The data a config names, loaded by its family when one is chosen (a table for ctgan), else as
-    images or points."""
+    """The data a config names, loaded by its family when one is chosen (a table family reads a
+    table), else as images or points."""
     if cfg.model.name is not None:
         from gankit.models import MODELS
 
@@ -89,11 +89,12 @@ def _train(config, out, runs_dir, resume, overrides, progress, callbacks, option
     cfg = make_config(config, overrides, **options)
     data = load_run_data(cfg) if data is None else data
     started, plan = time.perf_counter(), None
-    if cfg.train.minutes:  # a wall-clock budget: plan the step count on this machine
+    resolved = resolve_config(cfg, data)
+    if resolved.train.minutes:  # a wall-clock budget (the user's or the recipe's): plan the steps here
         resolve = lambda c: resolve_config(c, data)  # noqa: E731
-        cfg, plan = plan_steps(cfg, resolve, data, cfg.train.minutes, None, started)
+        cfg, plan = plan_steps(cfg, resolve, data, resolved.train.minutes, None, started)
     else:
-        cfg = resolve_config(cfg, data)
+        cfg = resolved
     run_dir = distributed.from_main(  # rank 0 creates it, the other ranks learn its path
         lambda: (
             claim_out_dir(Path(out))
@@ -126,6 +127,8 @@ def _resume(run_dir: Path, overrides, progress, callbacks, options, data, starte
     state = load_latest_good(run_dir, pick_device(cfg.train.device))
     data = load_run_data(cfg) if data is None else data
     cfg = resolve_config(cfg, data)
+    if _given("steps", options, overrides) and not _given("minutes", options, overrides):
+        cfg.train.minutes = None  # a new length in steps: the time budget no longer applies
     plan = read_plan(run_dir) if cfg.train.minutes else None
     if state is None:
         if distributed.is_main():
@@ -138,7 +141,7 @@ def _resume(run_dir: Path, overrides, progress, callbacks, options, data, starte
             "resume without changing model.* or data.* settings",
         )
     used = state.get("budget", {}).get("used_s", 0.0)  # the minutes it had spent when saved
-    if _new_minutes(options, overrides):  # a new budget for the steps after the checkpoint
+    if _given("minutes", options, overrides):  # a new budget for the steps after the checkpoint
         cfg, plan = _replan(saved, overrides, options, run_dir, data, state, started)
         state["progress"] = {**state.get("progress", {}), "steps": cfg.train.steps}
         used = elapsed_since(started)
@@ -168,10 +171,10 @@ def _record(run_dir: Path, cfg: Config, plan) -> None:
         write_plan(run_dir, plan)
 
 
-def _new_minutes(options: dict[str, Any], overrides: list[str] | None) -> bool:
-    """Was a budget given for this resume (not only recorded in the run's config.yaml)?"""
-    given = options.get("minutes") is not None or options.get("train.minutes") is not None
-    return given or any(o.split("=", 1)[0].strip() == "train.minutes" for o in overrides or [])
+def _given(field: str, options: dict[str, Any], overrides: list[str] | None) -> bool:
+    """Was train.<field> given for this resume (not only recorded in the run's config.yaml)?"""
+    given = options.get(field) is not None or options.get(f"train.{field}") is not None
+    return given or any(o.split("=", 1)[0].strip() == f"train.{field}" for o in overrides or [])
 
 
 def _replan(saved: Config, overrides, options, run_dir: Path, data, state, started: float):
@@ -181,7 +184,7 @@ def _replan(saved: Config, overrides, options, run_dir: Path, data, state, start
     from gankit.training.setup import resolve_config
 
     cfg = make_config(saved, overrides, **options)
-    if options.get("steps") is None and options.get("train.steps") is None:
+    if not _given("steps", options, overrides):
         recorded = run_dir / "budget.json"
         cap = json.loads(recorded.read_text()).get("cap", 0) if recorded.is_file() else 0
         cfg.train.steps = cap if cap > state["step"] else 10**9
@@ -219,7 +222,7 @@ def _finish(result, started: float | None = None):
 def load(path: str | Path, device: str = "cpu"):
     """Load a trained model from a run or model directory, as the object its task calls for: a
     generator (:class:`~gankit.pretrained.GAN`, ``gankit.load(dir).sample(16, seed=0)``) or a table
-    synthesizer (:class:`~gankit.tabular.synthesizer.TabularGAN`, ``.sample(1000)``)."""
+    synthesizer (``.sample(1000)`` rows): the family that exported it says which."""
     from gankit.pretrained import family_of_export, find_model_dir, read_config
 
     directory = find_model_dir(path)
@@ -252,7 +255,7 @@ def evaluate(
     from gankit.metrics.evaluation import compute_metrics, select_metrics
     from gankit.pretrained import GAN, find_model_dir
 
-    gan = GAN.from_pretrained(path, device=device)  # generators; tables: `gankit tabular evaluate`
+    gan = GAN.from_pretrained(path, device=device)  # generators; a table model has its own evaluate
     ctx = EvalContext.for_model(gan, _real_data_for(gan.meta), seed, extractor)
     results = compute_metrics(ctx, select_metrics(ctx, metrics), n)
     if record:

@@ -161,6 +161,7 @@ class Outputs:
     def __init__(self, ctx: TrainContext, run_dir) -> None:
         self.ctx, self.run_dir = ctx, run_dir
         self._exported: dict[int, nn.Module] = {}
+        self.final = True
 
     def start(self) -> None:
         pass
@@ -177,6 +178,7 @@ class Outputs:
     def export(self, step: int) -> nn.Module:
         if step not in self._exported:
             self._exported.clear()
+            self.final = step >= self.ctx.cfg.train.steps  # the export kept; earlier ones may be cheaper
             self._exported[step] = self.make_export()
         return self._exported[step]
 

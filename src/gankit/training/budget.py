@@ -171,7 +171,7 @@ def _overhead_s(cfg: Config, timing: dict[str, float], start: int) -> float:
     saves = _event_steps(t.checkpoint_every, start, end)
     exports = previews | evals | saves
     return (
-        len(exports) * timing["export_s"]
+        (len(exports) + 3) * timing["export_s"]  # the final export recomputes its statistics over 4x more
         + len(previews) * timing["preview_s"]
         + len(evals) * timing["eval_s"]
         + len(saves) * timing["save_s"]

@@ -30,8 +30,8 @@ def fast_optimizer_kwargs(device: torch.device) -> dict[str, bool]:
     """The fastest implementation of Adam's update for this device.
 
     Fused: the whole update in one pass per tensor (CUDA, and CPU since torch 2.4). Measured on CPU
-    for a 2M-parameter MLP: fused 0.24 ms/step, for-loop 0.73, foreach 2.5 (on CPU foreach is a loop
-    of out-of-place ops), so CPU never uses foreach.
+    for a 2M-parameter fully connected net: fused 0.24 ms/step, for-loop 0.73, foreach 2.5 (on CPU
+    foreach is a loop of out-of-place ops), so CPU never uses foreach.
     """
     return {"fused": True} if device.type in ("cuda", "cpu") else {"foreach": True}
 

@@ -27,11 +27,15 @@ def resolve_config(cfg: Config, data) -> Config:
     if reason:
         raise GankitError(f"model '{family.name}' can't model data of shape {data.shape}: {reason}")
     loss = LOSSES.get(cfg.loss.name)
+    t = cfg.train
+    chosen_length = t.minutes is None and (t.steps is not None or t.epochs is not None)
     merge_missing(cfg, loss.recommended)
     merge_missing(cfg, family.recipe(cfg.data.name, data))
     if spec is not None:
         merge_missing(cfg, spec.recipes.get(family.name, {}))
     merge_missing(cfg, DEFAULTS)
+    if chosen_length:  # --steps/--epochs the user chose are not shortened by a recipe's time budget
+        cfg.train.minutes = None
     options = resolve_options(cfg, family)
     if cfg.optim.optimizer == "auto":
         cfg.optim.optimizer = loss.recommended.get("optim.optimizer", "adam")
@@ -63,10 +67,12 @@ def resolve_config(cfg: Config, data) -> Config:
         if t.epochs < 1:
             raise GankitError(f"train.epochs={t.epochs} trains nothing", "use 1 or more epochs")
         t.steps = t.epochs * family.steps_per_epoch(cfg, data)
+    # ten grids and four checkpoints a run, but at least 50 steps apart: each builds an export (batch-
+    # norm statistics recomputed over generated batches), which costs more than a short run's steps
     if t.sample_every is None:
-        t.sample_every = max(1, t.steps // 10)
+        t.sample_every = max(t.steps // 10, min(t.steps, 50))
     if t.checkpoint_every is None:
-        t.checkpoint_every = max(1, t.steps // 4)
+        t.checkpoint_every = max(t.steps // 4, min(t.steps, 50))
     _resolve_monitor(cfg, data)
     _validate(cfg)
     return cfg

@@ -1,8 +1,11 @@
 """The default job (`gankit train`, no arguments): minutes, peak memory and digit quality, side by side
 with the reference recipe (the PyTorch DCGAN example's: unconditional, BCE, Adam 2e-4, no EMA) trained
-for the same steps on the same network in the same run.
+for the same steps on the same network in the same run, and with gankit 0.1's default job.
 
     python benchmarks/default_job.py            # appends a section to docs/benchmarks.md
+    python benchmarks/default_job.py --jobs "gankit default,0.1 default" --avx2   # oneDNN capped at AVX2
+    python benchmarks/default_job.py --jobs "gankit default" --minutes 2.25  # a machine 4x slower: the
+                                                 # default job's 9 minutes there are 2.25 minutes here
     python benchmarks/default_job.py --time-to-quality   # minutes until each job reaches the bar
 
 Quality is judged by gankit's cached MNIST classifier (held-out accuracy recorded): the share of
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -90,9 +94,22 @@ def judge(run_dir: Path) -> dict:
     }
 
 
+JOBS = {
+    "gankit default": [],  # the recipe: width 32, Adam 5e-4, a 9-minute budget
+    # the default job before budgets (gankit 0.1's recipe): width 64, Adam 2e-4, 7,000 steps
+    "0.1 default": ["--set", "model.width=64", "--lr-g", "2e-4", "--lr-d", "2e-4", "--steps", "7000"],
+    "reference recipe": ["--unconditional", "--set", "optim.ema=0"],
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=None, help="override both jobs' steps (default: recipe)")
+    parser.add_argument(
+        "--jobs", default="gankit default,reference recipe", help=f"comma-separated, of: {', '.join(JOBS)}"
+    )
+    parser.add_argument("--minutes", type=float, default=None, help="the default job's budget (default: 9)")
+    parser.add_argument("--avx2", action="store_true", help="cap oneDNN (and MKL) at AVX2")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--time-to-quality", action="store_true", help="minutes until the quality bar")
     parser.add_argument("--bar", type=float, default=0.8, help="confident share to reach (real digits: 0.90)")
@@ -101,32 +118,37 @@ def main() -> None:
     args = parser.parse_args()
     if args.time_to_quality:
         return time_to_quality_table(args)
+    if args.avx2:
+        os.environ |= {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
     steps = ["--steps", str(args.steps)] if args.steps else []
+    budget = ["--minutes", str(args.minutes)] if args.minutes else []
     jobs = {
-        "gankit default": steps,
-        "reference recipe": [*steps, "--unconditional", "--set", "optim.ema=0"],
+        name: [*JOBS[name], *(budget if name == "gankit default" else steps)] for name in args.jobs.split(",")
     }
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, extra in jobs.items():
             out = Path(tmp) / name.replace(" ", "-")
             rows[name] = {**run_job(out, extra), **judge(out)}
+            rows[name]["steps"] = json.loads((out / "stats.jsonl").read_text().splitlines()[-1])["step"]
             print(name, json.dumps(rows[name]), flush=True)
+    flags = "".join(f" {a}" for a in sys.argv[1:] if a != "--no-write")
     lines = [
-        f"\n## Default job: `gankit train` vs the reference recipe ({date.today()})\n",
-        f"{machine()}. Command: `python benchmarks/default_job.py"
-        f"{' --steps ' + str(args.steps) if args.steps else ''}`.\n",
-        "| job | minutes | peak RSS MB | confident (p>=0.9) | class share min / max | classifier FD |",
-        "|---|---|---|---|---|---|",
+        f"\n## Default job: `gankit train` ({date.today()})\n",
+        f"{machine()}. Command: `python benchmarks/default_job.py{flags}`.\n",
+        "| job | wall minutes | steps | peak RSS MB | confident (p>=0.9) | class share min / max "
+        "| classifier FD |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, r in rows.items():
         lines.append(
-            f"| {name} | {r['minutes']:.1f} | {r['peak_rss_mb']:.0f} | {r['confident_share']:.3f} | "
+            f"| {name} | {r['minutes']:.1f} | {r['steps']:,} | {r['peak_rss_mb']:.0f} | "
+            f"{r['confident_share']:.3f} | "
             f"{r['min_class_share']:.3f} / {r['max_class_share']:.3f} | {r['fd_classifier']:.2f} |"
         )
     lines.append(
         f"\nJudge: gankit's MNIST classifier (held-out accuracy "
-        f"{rows['gankit default']['classifier_accuracy']:.4f}).\n"
+        f"{next(iter(rows.values()))['classifier_accuracy']:.4f}).\n"
     )
     text = "\n".join(lines)
     publish(text, write=not args.no_write)

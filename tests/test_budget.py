@@ -126,3 +126,15 @@ def test_new_steps_on_resume_extend_a_budgeted_run_without_its_budget(tmp_path, 
     gankit.train(out=tmp_path / "r", minutes=0.01, **SMALL)
     more = gankit.train(resume=tmp_path / "r", steps=80)
     assert more.step == 80 and "minutes: null" in (tmp_path / "r" / "config.yaml").read_text()
+
+
+def test_the_default_job_has_a_budget_that_a_chosen_length_overrides():
+    from gankit.api import load_run_data, make_config
+    from gankit.training.setup import resolve_config
+
+    data = load_run_data(make_config(None))
+    default = resolve_config(make_config(None), data)
+    assert default.train.minutes == 9.0 and default.train.steps == 30000  # a cap the budget plans under
+    for chosen in (dict(steps=10), dict(epochs=1)):
+        assert resolve_config(make_config(None, **chosen), data).train.minutes is None
+    assert resolve_config(make_config(None, minutes=2), data).train.minutes == 2

@@ -9,7 +9,6 @@ category. The fitted state is plain JSON (lists of floats and strings), so savin
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -159,31 +158,18 @@ class DataTransformer:
         return (ns // _UNIT_NS[info.unit]).astype(np.float64)
 
     def _fit_modes(self, x: np.ndarray) -> tuple[list[float], list[float], list[float]]:
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.mixture import BayesianGaussianMixture
+        from gankit.tabular.mixture import DPGaussianMixture1D
 
         rng = np.random.default_rng(self.seed)
         fit_x = rng.choice(x, GMM_FIT_ROWS, replace=False) if len(x) > GMM_FIT_ROWS else x
         k = min(self.max_modes, len(np.unique(fit_x)))
         if k < 2:
             return [float(x[0])], [max(float(x.std()), 1e-3)], [1.0]
-        with warnings.catch_warnings():  # a mode that has not converged in 100 steps is still a fine mode
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            gmm = BayesianGaussianMixture(
-                n_components=k,
-                weight_concentration_prior_type="dirichlet_process",
-                weight_concentration_prior=self.weight_prior,
-                max_iter=GMM_MAX_ITER,
-                tol=1e-3,
-                n_init=1,
-                # in 1-D "diag" is the same model as "full" (same fit, checked on every bundled column)
-                # without a Cholesky factorisation per component per iteration: ~20% faster
-                covariance_type="diag",
-                random_state=self.seed,
-            ).fit(fit_x.reshape(-1, 1))
+        # a mode that has not converged in GMM_MAX_ITER steps is still a fine mode
+        gmm = DPGaussianMixture1D(k, self.weight_prior, max_iter=GMM_MAX_ITER, tol=1e-3).fit(fit_x)
         keep = gmm.weights_ > 0.005
-        means = gmm.means_.ravel()[keep]
-        stds = np.sqrt(gmm.covariances_.ravel()[keep])
+        means = gmm.means_[keep]
+        stds = np.sqrt(gmm.variances_[keep])
         # a mode narrower than the data's spacing makes alpha explode; floor it
         floor = max(1e-3 * (x.max() - x.min()), 1e-6)
         return means.tolist(), np.maximum(stds, floor).tolist(), gmm.weights_[keep].tolist()

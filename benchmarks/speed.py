@@ -267,6 +267,10 @@ def time_reference(case: str, steps: int, warmup: int, workers: int, out: Path) 
     ref = (
         DCGANReference(c["resolution"], workers, out) if c["ref"] == "dcgan" else VanillaGANReference(0, out)
     )
+    return images_per_s(ref, steps, warmup)
+
+
+def images_per_s(ref, steps: int, warmup: int) -> float:
     for _ in range(warmup):
         ref.step()
     t0 = time.perf_counter()
@@ -285,12 +289,7 @@ def time_reference_bare(case: str, steps: int, warmup: int, out: Path) -> float:
     g = torch.Generator().manual_seed(0)
     ref = DCGANReference(res, 0, out) if c["ref"] == "dcgan" else VanillaGANReference(0, out)
     ref.data = ((x[torch.randint(len(x), (BATCH,), generator=g)], None) for _ in itertools.count())
-    for _ in range(warmup):
-        ref.step()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        ref.step()
-    return steps * BATCH / (time.perf_counter() - t0)
+    return images_per_s(ref, steps, warmup)
 
 
 def gankit_options(case: str, steps: int, compile_: bool) -> dict:

@@ -156,9 +156,11 @@ def _summary(run_dir: Path, records: list[dict], events: list[dict]) -> str:
     if budget.exists():  # what was asked, what was planned, what it took
         b = json.loads(budget.read_text())
         took = f"; took {b['trained_s'] / 60:.2f} min" if "trained_s" in b else ""
+        ran = f", {b['steps_run']} run" if "steps_run" in b else ""
+        replans = f" after {len(b['replans'])} re-plans" if b.get("replans") else ""
         rows["time budget"] = (
             f"{b['minutes']:g} min: {b['steps']} steps planned at {b['step_s'] * 1000:.1f} ms/step "
-            f"(cap {b['cap']}){took}"
+            f"(cap {b['cap']}){ran}{replans}{took}"
         )
     if (run_dir / "machine.json").exists():
         from gankit.machine import one_line

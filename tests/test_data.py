@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
+import gankit
 from gankit.config import DataConfig
 from gankit.data import BatchSampler, load_data
 from gankit.data.toy import grid25_centres, ring8_centres
@@ -100,11 +101,27 @@ def test_image_folder_with_class_subfolders(tmp_path):
     assert native.x.shape == (6, 3, 12, 12)
 
 
-def test_corrupt_image_is_named(tmp_path):
+def test_unreadable_images_are_skipped_by_name_and_the_good_ones_kept(tmp_path, caplog):
     root = make_folder(tmp_path / "imgs")
-    (root / "cat" / "broken.png").write_bytes(b"\x89PNG not really")
-    with pytest.raises(GankitError, match="broken.png"):
-        load_data(DataConfig(str(root), resolution=8))
+    (root / "cat" / "0-broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 50)  # first, too
+    (root / "dog" / "empty.png").write_bytes(b"")
+    with caplog.at_level("WARNING"):
+        data = load_data(DataConfig(str(root), resolution=8))
+    assert data.x.shape == (6, 3, 8, 8) and data.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert [s.split(" ")[0] for s in data.info["skipped"]] == ["cat/0-broken.png", "dog/empty.png"]
+    assert "skipped 2 unreadable images of 8: cat/0-broken.png" in caplog.text
+    run = gankit.train(data=str(root), model="dcgan", steps=2, out=tmp_path / "r",
+                       overrides=["data.resolution=8", "model.width=4", "train.batch_size=4"])  # fmt: skip
+    assert (run.run_dir / "skipped.txt").read_text().splitlines()[0].startswith("cat/0-broken.png")
+
+
+def test_a_folder_of_only_unreadable_images_is_one_error(tmp_path):
+    (tmp_path / "bad").mkdir()
+    for i in range(3):
+        (tmp_path / "bad" / f"{i}.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(GankitError, match="none of the 3 images") as info:
+        load_data(DataConfig(str(tmp_path / "bad"), resolution=8))
+    assert "0.png" in str(info.value)
 
 
 def test_empty_folder_and_missing_path(tmp_path):

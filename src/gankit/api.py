@@ -103,7 +103,7 @@ def _train(config, out, runs_dir, resume, overrides, progress, callbacks, option
         )
     )
     if distributed.is_main():
-        _record(run_dir, cfg, plan)
+        _record(run_dir, cfg, plan, data)
     budget = Budget(plan, elapsed_since(started)) if plan is not None else None
     result = run(cfg, data, run_dir, progress=progress, callbacks=callbacks, budget=budget)
     return _finish(result, started if plan is not None else None)
@@ -156,8 +156,9 @@ def _resume(run_dir: Path, overrides, progress, callbacks, options, data, starte
     return _finish(result, started if budget is not None else None)
 
 
-def _record(run_dir: Path, cfg: Config, plan) -> None:
-    """config.yaml, the machine this session trains on (machine.json) and a budget's plan."""
+def _record(run_dir: Path, cfg: Config, plan, data=None) -> None:
+    """config.yaml, the machine this session trains on (machine.json), a budget's plan, and the input
+    files the data loader had to skip (skipped.txt)."""
     from gankit.machine import describe
     from gankit.training.budget import write_plan
     from gankit.training.performance import pick_device
@@ -169,6 +170,9 @@ def _record(run_dir: Path, cfg: Config, plan) -> None:
     (run_dir / "machine.json").write_text(json.dumps(info, indent=2) + "\n")
     if plan is not None:
         write_plan(run_dir, plan)
+    skipped = getattr(data, "info", {}).get("skipped") if data is not None else None
+    if skipped:
+        (run_dir / "skipped.txt").write_text("".join(f"{line}\n" for line in skipped))
 
 
 def _given(field: str, options: dict[str, Any], overrides: list[str] | None) -> bool:

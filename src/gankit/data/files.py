@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import zipfile
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from gankit.data.images import resize_square, to_unit_range
 from gankit.errors import GankitError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+
+
+log = logging.getLogger(__name__)
 
 
 def load_path(cfg: DataConfig) -> RealData:
@@ -138,22 +142,33 @@ def load_image_folder(root: Path, cfg: DataConfig) -> RealData:
     mode = {1: "L", 3: "RGB", None: None}.get(cfg.channels)
     if cfg.channels is not None and mode is None:
         raise GankitError(f"data.channels={cfg.channels} is not supported", "use 1 (grayscale) or 3 (RGB)")
-    if mode is None:  # as stored: RGB if any image has colour
-        with Image.open(files[0]) as im:
-            mode = "L" if im.mode in ("L", "1", "I;16", "I") else "RGB"
+    unreadable = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
     res = cfg.resolution
-    arrays = []
-    for f in files:  # per-image work happens once, at load time, never in the training loop
+    arrays, kept, skipped = [], [], []
+    for i, f in enumerate(files):  # per-image work happens once, at load time, never in the training loop
         try:
             with Image.open(f) as im:
+                if mode is None:  # as stored (the first readable image): RGB if it has colour
+                    mode = "L" if im.mode in ("L", "1", "I;16", "I") else "RGB"
                 im = im.convert(mode)
                 if res is None:
                     res = min(im.size)
                 arrays.append(_fit(im, res))
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise GankitError(
-                f"can't read image {f}: {type(e).__name__}", "delete or replace that file"
-            ) from None
+                kept.append(i)
+        except unreadable as e:  # one bad file among good ones must not stop the run
+            skipped.append(f"{f.relative_to(root)} ({type(e).__name__})")
+    if not arrays:
+        raise GankitError(
+            f"none of the {len(files)} images in {root} can be read (e.g. {skipped[0]})",
+            "check that the files are whole PNG/JPEG images",
+        )
+    if skipped:
+        log.warning(
+            "skipped %d unreadable image%s of %d: %s",
+            len(skipped), "s" * (len(skipped) > 1), len(files), ", ".join(skipped[:5])
+            + (f" and {len(skipped) - 5} more (all in skipped.txt)" if len(skipped) > 5 else ""),
+        )  # fmt: skip
+    labels = [labels[i] for i in kept]
     x = torch.from_numpy(np.stack(arrays))
     x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
     data = RealData(root.name, to_unit_range(x, 255.0), "images")
@@ -161,6 +176,8 @@ def load_image_folder(root: Path, cfg: DataConfig) -> RealData:
         data.labels = torch.tensor(labels, dtype=torch.int64)
         data.num_classes = len(subdirs)
         data.info["class_names"] = [d.name for d in subdirs]
+    if skipped:
+        data.info["skipped"] = skipped  # the run directory lists them (skipped.txt)
     return data
 
 

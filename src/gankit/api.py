@@ -83,16 +83,15 @@ def _train(config, out, runs_dir, resume, overrides, progress, callbacks, option
     from gankit.training.rundir import claim_out_dir, new_run_dir
     from gankit.training.setup import resolve_config
 
-    started = time.perf_counter()
     if resume is not None:
-        return _resume(Path(resume), overrides, progress, callbacks, options, data, started)
+        return _resume(Path(resume), overrides, progress, callbacks, options, data)
     cfg = make_config(config, overrides, **options)
     data = load_run_data(cfg) if data is None else data
-    started, plan = time.perf_counter(), None
+    started, plan = time.perf_counter(), None  # a budget's clock: from the data in memory on
     resolved = resolve_config(cfg, data)
     if resolved.train.minutes:  # a wall-clock budget (the user's or the recipe's): plan the steps here
         resolve = lambda c: resolve_config(c, data)  # noqa: E731
-        cfg, plan = plan_steps(cfg, resolve, data, resolved.train.minutes, None, started)
+        cfg, plan = plan_steps(cfg, resolve, data, resolved.train.minutes, None, started, resolved)
     else:
         cfg = resolved
     run_dir = distributed.from_main(  # rank 0 creates it, the other ranks learn its path
@@ -109,7 +108,7 @@ def _train(config, out, runs_dir, resume, overrides, progress, callbacks, option
     return _finish(result, started if plan is not None else None)
 
 
-def _resume(run_dir: Path, overrides, progress, callbacks, options, data, started: float):
+def _resume(run_dir: Path, overrides, progress, callbacks, options, data):
     from gankit.training import distributed
     from gankit.training.budget import Budget, elapsed_since, read_plan
     from gankit.training.checkpoint import load_latest_good
@@ -126,6 +125,7 @@ def _resume(run_dir: Path, overrides, progress, callbacks, options, data, starte
     # the newest checkpoint that loads; none yet (killed before the first): the run starts over
     state = load_latest_good(run_dir, pick_device(cfg.train.device))
     data = load_run_data(cfg) if data is None else data
+    started = time.perf_counter()  # a budget's clock: from the data in memory on, as for a new run
     cfg = resolve_config(cfg, data)
     if _given("steps", options, overrides) and not _given("minutes", options, overrides):
         cfg.train.minutes = None  # a new length in steps: the time budget no longer applies
@@ -134,7 +134,8 @@ def _resume(run_dir: Path, overrides, progress, callbacks, options, data, starte
         if distributed.is_main():
             cfg.save_yaml(run_dir / "config.yaml")
         budget = Budget(plan, 0.0) if plan is not None else None
-        return _finish(run(cfg, data, run_dir, progress=progress, callbacks=callbacks, budget=budget))
+        result = run(cfg, data, run_dir, progress=progress, callbacks=callbacks, budget=budget)
+        return _finish(result, started if budget is not None else None)
     if not same_model(state["config"]["model"], cfg) or not same_data(state["config"]["data"], cfg):
         raise GankitError(
             f"the checkpoint in {run_dir} was trained with another model or data config",
@@ -170,7 +171,7 @@ def _record(run_dir: Path, cfg: Config, plan, data=None) -> None:
     (run_dir / "machine.json").write_text(json.dumps(info, indent=2) + "\n")
     if plan is not None:
         write_plan(run_dir, plan)
-    skipped = getattr(data, "info", {}).get("skipped") if data is not None else None
+    skipped = getattr(data, "info", {}).get("skipped")
     if skipped:
         (run_dir / "skipped.txt").write_text("".join(f"{line}\n" for line in skipped))
 

@@ -57,17 +57,22 @@ def plan_steps(
     minutes: float,
     state: dict[str, Any] | None = None,
     started: float | None = None,
+    resolved: Config | None = None,
 ) -> tuple[Config, Plan]:
     """The resolved config of a run that fits ``minutes``, and its plan.
 
     ``resolve(cfg)`` resolves a config as the run would (so the planned run is `--steps N` exactly);
     ``state`` is the checkpoint being resumed (the budget then covers the steps after it); ``started``
-    is when the clock started (``time.perf_counter()``), default now.
+    is when the clock started (``time.perf_counter()``), default now; ``resolved`` is ``user_cfg``
+    already resolved, when the caller has it.
     """
     started = time.perf_counter() if started is None else started
     if not (minutes > 0 and math.isfinite(minutes)):
         raise GankitError(f"--minutes {minutes} is not a time budget", "give a positive number of minutes")
-    cfg = resolve(copy_config(user_cfg))
+    cfg = resolved if resolved is not None else resolve(copy_config(user_cfg))
+    # the lengths tried below re-resolve the config: a measured --batch-size auto is measured once
+    user_cfg = copy_config(user_cfg)
+    user_cfg.train.batch_size = cfg.train.batch_size
     cap, start = cfg.train.steps, int(state["step"]) if state is not None else 0
     timing = _measure(cfg, data, state, minutes)
     budget_s = minutes * 60 - elapsed_since(started)

@@ -62,9 +62,7 @@ def run(
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     try:
-        trainer = Trainer(cfg, data, run_dir, progress and distributed.is_main())
-        trainer.budget = budget
-        return trainer.run(state, callbacks)
+        return Trainer(cfg, data, run_dir, progress and distributed.is_main(), budget).run(state, callbacks)
     finally:
         torch.set_num_threads(threads)  # a library call leaves the process as it found it
 
@@ -96,7 +94,7 @@ def build_context(cfg: Config, data, device: torch.device) -> tuple[Any, Parts, 
 
 
 class Trainer:
-    def __init__(self, cfg: Config, data, run_dir: Path, progress: bool):
+    def __init__(self, cfg: Config, data, run_dir: Path, progress: bool, budget=None):
         self.cfg, self.run_dir, self.t, self.m = cfg, run_dir, cfg.train, cfg.monitor
         self.device = performance.pick_device(cfg.train.device)
         self.family, self.parts, self.ctx, self.objective = build_context(cfg, data, self.device)
@@ -112,7 +110,7 @@ class Trainer:
         self.step, self.stage, self.stage_iters = 0, 0, 0
         self.elapsed, self.images, self.rollbacks = 0.0, 0, 0
         self.progress, self.bar, self.writer = progress, None, None
-        self.budget = None
+        self.budget = budget  # training/budget.py's Budget when the run has --minutes
 
     def rewrap(self) -> None:
         self.ctx.plain = self.parts.modules

@@ -44,30 +44,25 @@ class Progress:
 def lr_factor(schedule: str, steps: int, progress: Progress | None = None):
     """LambdaLR factor over generator steps: constant, linear decay to 0, or cosine to 0. With
     ``progress``, the length is read at each step (it may change under a time budget)."""
-    if schedule == "constant":
-        return lambda s: 1.0
-    if progress is None:
-        return lr_factor(schedule, steps, _Fixed(steps))
-    if schedule == "linear":
-        return lambda s: max(0.0, 1.0 - s / progress.cfg.train.steps) if not progress.anchors else (
-            max(0.0, 1.0 - progress(s))
-        )  # fmt: skip
-    if schedule == "cosine":
 
-        def cosine(s: int) -> float:
-            if not progress.anchors:  # the same float operations as before budgets existed
-                n = progress.cfg.train.steps
-                return 0.5 * (1 + math.cos(math.pi * min(s, n) / n))
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, progress(s))))
+    def length() -> int:
+        return progress.cfg.train.steps if progress is not None else steps
 
-        return cosine
-    raise GankitError(f"unknown schedule '{schedule}'", "use constant, linear or cosine")
+    def fraction(s: int) -> float | None:  # None: the run never changed length
+        return progress(s) if progress is not None and progress.anchors else None
 
+    def linear(s: int) -> float:
+        p = fraction(s)
+        return max(0.0, 1.0 - s / length()) if p is None else max(0.0, 1.0 - p)
 
-class _Fixed(Progress):
-    """A run of ``steps`` that never changes length (gankit 0.1's ``lr_factor(schedule, steps)``)."""
+    def cosine(s: int) -> float:
+        p = fraction(s)
+        if p is None:  # the same float operations as before budgets existed
+            n = length()
+            return 0.5 * (1 + math.cos(math.pi * min(s, n) / n))
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
 
-    def __init__(self, steps: int) -> None:
-        train = type("Train", (), {"steps": steps})()
-        self.cfg = type("Cfg", (), {"train": train})()
-        self.anchors = []
+    schedules = {"constant": lambda s: 1.0, "linear": linear, "cosine": cosine}
+    if schedule not in schedules:
+        raise GankitError(f"unknown schedule '{schedule}'", "use constant, linear or cosine")
+    return schedules[schedule]

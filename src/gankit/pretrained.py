@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
+from gankit import durable
 from gankit.errors import GankitError
 from gankit.latent import balanced_labels, sample_latent
 
@@ -28,10 +29,8 @@ def save_pretrained(directory: Path, generator: nn.Module, meta: dict[str, Any])
 
     config = {"format": FORMAT, "format_version": FORMAT_VERSION, "gankit_version": __version__, **meta}
     tensors = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-    tmp = directory / "model.safetensors.tmp"
-    save_file(tensors, tmp)
-    tmp.replace(directory / "model.safetensors")
-    (directory / "config.json").write_text(json.dumps(config, indent=2))
+    durable.write_bytes(directory / "model.safetensors", save(tensors))  # each file lands whole
+    durable.write_text(directory / "config.json", json.dumps(config, indent=2))
 
 
 def build_generator(meta: dict[str, Any]) -> nn.Module:
@@ -54,7 +53,8 @@ def find_model_dir(path: str | Path) -> Path:
     p = Path(path)
     if not p.exists():
         raise GankitError(f"not found: {p}", "pass a run directory (runs/NNNNN-...) or a model directory")
-    for candidate in (p, p / "model"):
+    # a run's model/ mid-swap (a crash between two renames) is read from the previous export
+    for candidate in (p, durable.readable_dir(p / "model")):
         if (candidate / "config.json").is_file() and (candidate / "model.safetensors").is_file():
             return candidate
     raise GankitError(

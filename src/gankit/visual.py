@@ -52,11 +52,19 @@ def scatter(
 
 
 def save_png(array: np.ndarray, path: str | Path) -> None:
+    """Written whole (temp file + rename): a kill mid-write leaves the previous file or none."""
+    import io
+
     from PIL import Image
+
+    from gankit import durable
 
     if array.shape[-1] == 1:
         array = array[..., 0]
-    Image.fromarray(array).save(path)
+    path = Path(path)
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
+    durable.write_bytes(path, buffer.getvalue(), sync=False)
 
 
 def save_samples_png(

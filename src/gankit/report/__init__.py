@@ -15,6 +15,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from gankit import durable
+
 TRAINING_CURVES = [
     ("losses", ("loss/D", "loss/G")),
     ("discriminator outputs", ("D(x)", "D(G(z))")),
@@ -198,7 +200,5 @@ def write_report(run_dir: str | Path) -> Path:
 <h2 id="metrics">Metrics</h2>{_metrics_table(metrics)}
 <h2 id="config">Config</h2><pre>{html.escape(config)}</pre></body></html>"""
     out = run_dir / "report.html"
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(page)
-    tmp.replace(out)
+    durable.write_text(out, page, sync=False)  # whole or the previous one, if the process is killed
     return out

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
+from gankit import durable
 from gankit.errors import GankitError
 from gankit.tabular.model import Generator, TabularModelConfig
 from gankit.tabular.sampler import CondSampler
@@ -282,8 +283,9 @@ class TabularGAN:
     def load(cls, directory: str | Path) -> TabularGAN:
         """A saved model directory, or a run directory holding one in ``model/``."""
         d = Path(directory)
-        if not (d / "config.json").is_file() and (d / "model" / "config.json").is_file():
-            d = d / "model"
+        model = durable.readable_dir(d / "model")  # mid-swap after a crash: the previous export
+        if not (d / "config.json").is_file() and (model / "config.json").is_file():
+            d = model
         files = [d / "config.json", d / "transformer.json", d / "model.safetensors"]
         if not all(f.is_file() for f in files):
             raise GankitError(
@@ -315,17 +317,13 @@ class TabularGAN:
 
 
 def write_model(d: Path, config: dict, generator, transformer) -> Path:
-    """Write a model directory; each file lands whole (temp file + rename)."""
+    """Write a model directory; each file lands whole (gankit/durable.py; a run's model/ is also
+    swapped in whole by the training loop)."""
     d.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-    save_file(state, d / "model.safetensors.tmp")
-    (d / "model.safetensors.tmp").replace(d / "model.safetensors")
-    for name, text in (
-        ("transformer.json", json.dumps(transformer.state())),
-        ("config.json", json.dumps(config, indent=2)),
-    ):
-        (d / f"{name}.tmp").write_text(text)
-        (d / f"{name}.tmp").replace(d / name)
+    durable.write_bytes(d / "model.safetensors", save(state))
+    durable.write_text(d / "transformer.json", json.dumps(transformer.state()))
+    durable.write_text(d / "config.json", json.dumps(config, indent=2))
     return d
 
 

@@ -1,9 +1,16 @@
-"""Resume checkpoints: tensors and plain values only, loaded with ``weights_only=True``."""
+"""Resume checkpoints: tensors and plain values only, loaded with ``weights_only=True``.
+
+Each checkpoint lands whole (gankit/durable.py), and ``checkpoints/manifest.json`` records the size
+and sha256 of every kept file, so a resume can tell a file that was damaged after it was written (a
+bad disk, a copy cut short) and fall back to the previous good one. Runs written before the manifest
+resume as before: a file the manifest doesn't list is only required to load.
+"""
 
 from __future__ import annotations
 
+import io
+import json
 import logging
-import os
 import re
 import warnings
 from pathlib import Path
@@ -11,6 +18,7 @@ from typing import Any
 
 import torch
 
+from gankit import durable
 from gankit.errors import GankitError
 
 log = logging.getLogger(__name__)
@@ -19,18 +27,60 @@ FORMAT = "gankit-checkpoint-2"
 # format 1 (gankit 0.1): no stage, objective or global RNG; a D warm-up counted in "warmup_done"
 READABLE = ("gankit-checkpoint-1", FORMAT)
 _NAME = re.compile(r"ckpt-(\d+)\.pt$")
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "gankit-checkpoints-1"
 
 
 def save_checkpoint(directory: Path, step: int, state: dict[str, Any], keep: int) -> Path:
-    """Write atomically (temp file + rename) so an interrupted save never leaves a broken file."""
+    """Write the checkpoint whole (temp file, fsync, rename, fsync of the directory), record it in the
+    manifest, then drop the oldest beyond ``keep``: a crash at any point leaves every listed file
+    whole and the previous checkpoints in place."""
     directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob(f".*{durable.TMP}*"):  # left by a process killed mid-write
+        stale.unlink(missing_ok=True)
     path = directory / f"ckpt-{step:07d}.pt"
-    tmp = path.with_suffix(".tmp")
-    torch.save({"format": FORMAT, "step": step, **state}, tmp)
-    os.replace(tmp, path)
-    for old in list_checkpoints(directory)[:-keep] if keep > 0 else []:
-        old.unlink()
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, "step": step, **state}, buffer)
+    blob = buffer.getbuffer()
+    durable.write_bytes(path, blob)
+    kept = list_checkpoints(directory)
+    dropped = kept[:-keep] if keep > 0 else []
+    files = {k: v for k, v in read_manifest(directory).items() if (directory / k).exists()}
+    files[path.name] = {"size": len(blob), "sha256": durable.sha256(blob)}
+    for old in dropped:
+        files.pop(old.name, None)
+    write_manifest(directory, files)
+    for old in dropped:  # after the manifest: a crash here leaves an extra file, never a missing one
+        old.unlink(missing_ok=True)
     return path
+
+
+def read_manifest(directory: Path) -> dict[str, dict[str, Any]]:
+    """``{file name: {"size", "sha256"}}``; empty when absent (older runs) or unreadable."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+        files = manifest["files"] if manifest.get("format") == MANIFEST_FORMAT else {}
+        return {k: v for k, v in files.items() if isinstance(v, dict)}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def write_manifest(directory: Path, files: dict[str, dict[str, Any]]) -> None:
+    text = json.dumps({"format": MANIFEST_FORMAT, "files": dict(sorted(files.items()))}, indent=1)
+    durable.write_text(directory / MANIFEST, text + "\n")
+
+
+def verify(path: Path, manifest: dict[str, dict[str, Any]]) -> str | None:
+    """Why ``path`` fails its manifest entry (size, then sha256), or None when it matches or is unlisted."""
+    entry = manifest.get(path.name)
+    if entry is None:
+        return None
+    size = path.stat().st_size
+    if size != entry.get("size"):
+        return f"its size is {size} bytes, the manifest says {entry.get('size')}"
+    if durable.file_sha256(path) != entry.get("sha256"):
+        return "its sha256 does not match the manifest"
+    return None
 
 
 def list_checkpoints(directory: Path) -> list[Path]:
@@ -50,12 +100,18 @@ def latest_checkpoint(run_dir: Path) -> Path:
 def load_latest_good(run_dir: Path, device: torch.device) -> dict[str, Any] | None:
     """The newest checkpoint that loads; a damaged one (truncated, corrupt, a planted pickle) is
     skipped for the one before, with one line saying so. None when the run has no checkpoint."""
-    ckpts = list_checkpoints(run_dir / "checkpoints")
+    directory = run_dir / "checkpoints"
+    ckpts = list_checkpoints(directory)
+    manifest = read_manifest(directory)
     for path in reversed(ckpts):
         try:
+            damage = verify(path, manifest)
+            if damage is not None:
+                raise GankitError(f"{path.name} is damaged: {damage}")
             return load_checkpoint(path, device)
-        except GankitError as e:
-            log.warning("skipping %s: %s", path.name, e.problem)
+        except (GankitError, OSError) as e:
+            problem = e.problem if isinstance(e, GankitError) else f"can't read it ({e.strerror})"
+            log.warning("skipping %s: %s; resuming from the checkpoint before it", path.name, problem)
     if ckpts:
         raise GankitError(
             f"no checkpoint in {run_dir / 'checkpoints'} can be loaded ({len(ckpts)} damaged)",

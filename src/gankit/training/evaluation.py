@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from gankit import durable
 from gankit.config import Config
 from gankit.data import RealData
 from gankit.errors import GankitError
@@ -39,6 +40,7 @@ class TrainingEvaluator:
         self.best_dir = run_dir / "best"
         self.best = parse_target(m.keep_best) if m.keep_best not in (None, "none") else None
         self.best_value: float | None = None
+        durable.heal_dir(self.best_dir)
         if self.best is not None and (self.best_dir / "best.json").exists():  # a resumed run
             self.best_value = json.loads((self.best_dir / "best.json").read_text())["value"]
 
@@ -70,7 +72,8 @@ class TrainingEvaluator:
         if not better:
             return None
         self.best_value = value
-        save_pretrained(self.best_dir, generator, self.ctx.meta)
         record = {"step": step, "metric": metric.name, "key": key, "value": value}
-        (self.best_dir / "best.json").write_text(json.dumps(record, indent=2) + "\n")
+        with durable.replace_dir(self.best_dir) as staged:  # the previous best stays whole until then
+            save_pretrained(staged, generator, self.ctx.meta)
+            durable.write_text(staged / "best.json", json.dumps(record, indent=2) + "\n")
         return record

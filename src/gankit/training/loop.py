@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from gankit import durable
 from gankit.config import Config
 from gankit.errors import GankitError
 from gankit.models.base import family_of
@@ -197,7 +198,8 @@ class Trainer:
         save_checkpoint(
             self.run_dir / "checkpoints", self.step, self.snapshot(), keep=self.t.keep_checkpoints
         )
-        self.outputs.save(self.step, self.run_dir / "model")
+        with durable.replace_dir(self.run_dir / "model") as staged:  # the previous export stays whole
+            self.outputs.save(self.step, staged)
 
     def roll_back(self, bad: str, value: float) -> None:
         """Back to the last good state with lower learning rates, and say so in events.jsonl."""
@@ -229,6 +231,8 @@ class Trainer:
             self.elapsed, self.rollbacks = float(state["elapsed"]), int(state.get("rollbacks", 0))
         elif self.main:
             self.outputs.start()
+        if self.main:
+            durable.heal_dir(self.run_dir / "model")  # an export swap a crash cut short
         # where a rollback goes when no checkpoint is on disk yet: the start of this session
         fresh = not list_checkpoints(self.run_dir / "checkpoints")
         self.first_good = copy.deepcopy(self.snapshot()) if fresh else None
@@ -244,6 +248,10 @@ class Trainer:
             self.budget.begin(self.step)
         try:
             return self.loop(callbacks)
+        except OSError as e:  # a full disk: what is on it is whole; say how to go on
+            if not durable.is_no_space(e):
+                raise
+            raise durable.no_space_error(e, f"run gankit train --resume {self.run_dir}") from None
         finally:
             if self.bar is not None:
                 self.bar.close()

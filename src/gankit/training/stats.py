@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from gankit import durable
+
 
 class Stats:
     def __init__(self) -> None:
@@ -49,6 +51,15 @@ def all_finite(values: dict[str, float]) -> str | None:
     return next((k for k, v in values.items() if not math.isfinite(v)), None)
 
 
+def _step_of(line: str) -> float:
+    """The step of a stats line; a torn or foreign line counts as after every step (dropped)."""
+    try:
+        record = json.loads(line)
+        return float(record["step"]) if isinstance(record, dict) else math.inf
+    except (ValueError, KeyError, TypeError):
+        return math.inf
+
+
 class JsonlWriter:
     """Appends one JSON object per line; on resume, drops lines written after the checkpoint."""
 
@@ -56,12 +67,12 @@ class JsonlWriter:
         self.path = path
 
     def truncate_after(self, step: int) -> None:
+        """Keep the lines up to ``step`` (a resume writes the later ones again). A line a kill cut
+        short is dropped; the file is replaced whole, so a kill now loses nothing."""
         if not self.path.exists():
             return
-        keep = [
-            line for line in self.path.read_text().splitlines() if line and json.loads(line)["step"] <= step
-        ]
-        self.path.write_text("".join(line + "\n" for line in keep))
+        keep = [line for line in self.path.read_text().splitlines() if _step_of(line) <= step]
+        durable.write_text(self.path, "".join(line + "\n" for line in keep), sync=False)
 
     def write(self, record: dict) -> None:
         with self.path.open("a") as f:

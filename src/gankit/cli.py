@@ -306,6 +306,11 @@ def main(argv: list[str] | None = None) -> None:
         )
         typer.echo(f"error: {e.format_message()}{hint}", err=True)
         sys.exit(2)
+    except OSError as e:  # the filesystem refused (a path under a file, read-only, full): say which path
+        if _state["debug"]:
+            raise
+        typer.echo(f"error: {_os_error(e)}", err=True)
+        sys.exit(2)
     except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
@@ -314,3 +319,12 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+
+
+def _os_error(e: OSError) -> GankitError:
+    from gankit import durable
+
+    if durable.is_no_space(e):
+        return durable.no_space_error(e, "try again")
+    where = f" {e.filename}" if e.filename else ""
+    return GankitError(f"can't use{where}: {e.strerror or e}", "check the path and its permissions")

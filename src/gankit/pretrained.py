@@ -43,9 +43,12 @@ def build_generator(meta: dict[str, Any]) -> nn.Module:
 
 def read_config(directory: Path) -> dict[str, Any]:
     try:
-        return json.loads((directory / "config.json").read_text())
-    except json.JSONDecodeError:
+        meta = json.loads((directory / "config.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
         raise GankitError(f"{directory / 'config.json'} is not valid JSON", "re-export the model") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("model", {}), dict):
+        raise GankitError(f"{directory / 'config.json'} is not a model's config", "re-export the model")
+    return meta
 
 
 def find_model_dir(path: str | Path) -> Path:

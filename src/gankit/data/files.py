@@ -14,7 +14,7 @@ from gankit.data.base import RealData
 from gankit.data.images import resize_square, to_unit_range
 from gankit.errors import GankitError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}  # GIFs: first frame
 
 
 log = logging.getLogger(__name__)
@@ -48,30 +48,40 @@ def load_path(cfg: DataConfig) -> RealData:
 
 def load_npz(path: Path, cfg: DataConfig) -> RealData:
     try:
-        arrays = np.load(path, allow_pickle=False)
-        keys = list(arrays.keys())
-    except (ValueError, OSError, zipfile.BadZipFile) as e:
-        raise GankitError(
-            f"can't read {path}: {e}", "write it with numpy.savez (no pickled objects)"
-        ) from None
-    key = next(
-        (k for k in ("x", "samples", "images", "data") if k in keys), keys[0] if len(keys) == 1 else None
-    )
-    if key is None:
-        raise GankitError(f"{path} holds {keys}, none named x/samples/images/data", "name the data array 'x'")
-    labels = next((arrays[k] for k in ("y", "labels") if k in keys), None)
-    return load_array(path, arrays[key], labels, cfg)
+        # our own handle: numpy leaves its own open when the file is not a zip
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as arrays:
+            keys = list(arrays.keys())
+            key = next(
+                (k for k in ("x", "samples", "images", "data") if k in keys),
+                keys[0] if len(keys) == 1 else None,
+            )
+            if key is None:
+                raise GankitError(
+                    f"{path} holds {keys}, none named x/samples/images/data", "name the data array 'x'"
+                )
+            # read here: an object array inside is refused when read (a pickle, never loaded)
+            x = arrays[key]
+            labels = next((arrays[k] for k in ("y", "labels") if k in keys), None)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        problem = "holds Python objects (a pickle)" if "allow_pickle" in str(e) else f"is unreadable ({e})"
+        raise GankitError(f"{path} {problem}", "write it with numpy.savez (no pickled objects)") from None
+    return load_array(path, x, labels, cfg)
 
 
 def load_array(path: Path, x: np.ndarray, labels: np.ndarray | None, cfg: DataConfig) -> RealData:
     """(N, D) points, or images as (N, H, W), (N, C, H, W) or (N, H, W, C) with C in 1/3."""
     if x.dtype.kind not in "fiub":
         raise GankitError(f"{path}: array of dtype {x.dtype} is not numeric", "save a numeric array")
-    if x.ndim == 0 or len(x) == 0:
+    if x.ndim == 0 or x.size == 0:  # no rows, or rows of no values
         raise GankitError(f"{path} holds no samples (shape {tuple(x.shape)})", "save at least one sample")
-    t = torch.from_numpy(np.ascontiguousarray(x))
-    if not torch.isfinite(t.float()).all():
-        raise GankitError(f"{path} contains NaN or infinite values", "remove or impute them before training")
+    # torch reads native byte order only, and trains on float32 (uint8 images are scaled below)
+    x = np.ascontiguousarray(x, dtype=x.dtype if x.dtype == np.uint8 else np.float32)
+    t = torch.from_numpy(x)
+    if not torch.isfinite(t).all():
+        raise GankitError(
+            f"{path} contains NaN or infinite values (or values beyond float32's range)",
+            "remove or impute them before training",
+        )
     if t.ndim == 2:
         data = RealData(path.stem, t.float(), "points")
     elif t.ndim in (3, 4):
@@ -130,11 +140,15 @@ def load_image_folder(root: Path, cfg: DataConfig) -> RealData:
     """Images directly in ``root``, or in class sub-folders (sorted names become labels 0..K-1)."""
     from PIL import Image, UnidentifiedImageError
 
-    subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    def images_in(folder: Path) -> list[Path]:
+        return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir())
+
+    # class folders are the sub-folders holding images (a folder named like an image is not one)
+    subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and images_in(d))
     groups = [(i, d) for i, d in enumerate(subdirs)] if subdirs else [(None, root)]
     files, labels = [], []
     for label, folder in groups:
-        found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        found = images_in(folder)
         files += found
         labels += [label] * len(found)
     if not files:

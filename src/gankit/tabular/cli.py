@@ -36,7 +36,7 @@ def read_table(path: str | Path):
         raise
     except ImportError as e:
         raise GankitError(
-            f"reading {p.name} needs {e.name}", "pip install pyarrow, or convert to CSV"
+            f"reading {p.name} needs {e.name or 'pyarrow'}", "pip install pyarrow, or convert to CSV"
         ) from None
     except Exception as e:
         raise GankitError(f"{p} is not a readable table ({type(e).__name__})", "check the file") from None

@@ -139,6 +139,11 @@ class DataTransformer:
             s = pd.to_datetime(s)
             info.tz = str(s.dt.tz) if s.dt.tz is not None else None
         x = self._numeric(s, info)
+        if not np.isfinite(x).all() or (len(x) and np.abs(x).max() > 1e100):  # squares overflow the mixture
+            raise GankitError(
+                f"column '{info.name}' holds infinite or astronomically large values",
+                "remove them, or rescale the column",
+            )
         if len(x) == 0:
             x = np.zeros(1)  # an all-missing column: one mode at 0, always restored as missing
         if kind == "continuous":

@@ -103,18 +103,22 @@ def load_latest_good(run_dir: Path, device: torch.device) -> dict[str, Any] | No
     directory = run_dir / "checkpoints"
     ckpts = list_checkpoints(directory)
     manifest = read_manifest(directory)
+    skipped = []
     for path in reversed(ckpts):
         try:
             damage = verify(path, manifest)
             if damage is not None:
-                raise GankitError(f"{path.name} is damaged: {damage}")
-            return load_checkpoint(path, device)
+                raise GankitError(f"damaged: {damage}")
+            state = load_checkpoint(path, device)
         except (GankitError, OSError) as e:
-            problem = e.problem if isinstance(e, GankitError) else f"can't read it ({e.strerror})"
-            log.warning("skipping %s: %s; resuming from the checkpoint before it", path.name, problem)
+            skipped.append(f"{path.name}: {e.problem if isinstance(e, GankitError) else e.strerror}")
+            continue
+        for line in skipped:  # one line each, and only when a good one was found (else: the error)
+            log.warning("skipping %s; resuming from %s", line, path.name)
+        return state
     if ckpts:
         raise GankitError(
-            f"no checkpoint in {run_dir / 'checkpoints'} can be loaded ({len(ckpts)} damaged)",
+            f"no checkpoint in {directory} can be loaded ({len(ckpts)} damaged, newest {skipped[0]})",
             "start a new run; the damaged files were left in place",
         )
     return None

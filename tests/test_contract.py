@@ -50,18 +50,30 @@ def tiny_table():
     return TableData.prepare(frame, ["species"], None, max_modes=3, seed=0, name="tiny-table")
 
 
+def tiny_pairs():
+    from gankit.data.paired import PairedData
+
+    g = torch.Generator().manual_seed(0)
+    b = torch.rand(24, 1, 16, 16, generator=g) * 2 - 1
+    data = PairedData("tiny-pairs", "pairs", b[:16], b[:16].flip(-1), crop=16)
+    data.make_holdout(b[16:], b[16:].flip(-1), n=8)
+    return data
+
+
 # Every registered family, through the public API: (data maker, overrides). The generator families'
 # own contract (shapes, conditioning, the exported generator) is TestModelContract below.
 CONTRACT_CASES = {
     "mlp": (lambda: tiny_data((2,)), ["model.width=8", "model.depth=2"]),
     "dcgan": (lambda: tiny_data((1, 8, 8)), ["model.width=8", "optim.ema=0.9"]),
+    "pix2pix": (tiny_pairs, ["model.width=8"]),
     "ctgan": (tiny_table, ["model.g_dims=16", "model.d_dims=16", "model.latent_dim=8", "optim.ema=0.9"]),
 }
 COMMON = ["train.batch_size=8", "train.log_every=2", "train.checkpoint_every=2", "monitor.eval_every=0"]
 
 
 def test_every_family_has_a_case():
-    assert set(MODELS.names()) <= set(FAMILY_CASES) | {"ctgan"}, "add a tiny case for the new model family"
+    generators = {name for name, family in MODELS.items() if family.task == "generate"}
+    assert generators <= set(FAMILY_CASES), "add a tiny case for the new model family"
     assert set(MODELS.names()) <= set(CONTRACT_CASES), "add a tiny contract case for the new model family"
 
 
@@ -93,6 +105,12 @@ class TestFamilyContract:
             torch.isfinite(torch.tensor(float(v))) for k, v in stats[-1].items() if isinstance(v, float)
         )
         model = gankit.load(run.run_dir)  # the object the family's task calls for
+        if hasattr(model, "translate"):  # evaluation mode: the same input, the same output
+            x = torch.rand(3, model.image_channels, 20, 24) * 2 - 1
+            y = model.translate(x)
+            assert y.shape[-2:] == (20 * model.scale, 24 * model.scale) and torch.equal(y, model.translate(x))
+            assert not torch.equal(y, model.translate(x.flip(-1)))
+            return
         a, b = model.sample(7, seed=3), model.sample(7, seed=3)
         assert a.equals(b) if hasattr(a, "equals") else torch.equal(a, b)  # seeded sampling
         c = model.sample(7, seed=4)

@@ -258,11 +258,16 @@ def evaluate(
     (``classifier:<dataset>``, ``random`` or ``inception``)."""
     from gankit.metrics import EvalContext
     from gankit.metrics.evaluation import compute_metrics, select_metrics
-    from gankit.pretrained import GAN, find_model_dir
+    from gankit.pretrained import GAN, find_model_dir, read_config, task_of
 
-    gan = GAN.from_pretrained(path, device=device)  # generators; a table model has its own evaluate
-    ctx = EvalContext.for_model(gan, _real_data_for(gan.meta), seed, extractor)
-    results = compute_metrics(ctx, select_metrics(ctx, metrics), n)
+    if task_of(read_config(find_model_dir(path))) == "translate":  # held-out pairs, beside baselines
+        from gankit.translation.evaluation import evaluate_translator
+
+        results = evaluate_translator(path, device)
+    else:
+        gan = GAN.from_pretrained(path, device=device)  # generators; a table model has its own evaluate
+        ctx = EvalContext.for_model(gan, _real_data_for(gan.meta), seed, extractor)
+        results = compute_metrics(ctx, select_metrics(ctx, metrics), n)
     if record:
         model_dir = find_model_dir(path)
         target = model_dir.parent if model_dir.name == "model" else model_dir

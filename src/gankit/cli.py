@@ -28,6 +28,10 @@ from gankit.tabular.cli import app as _tabular_app  # noqa: E402  (typer only; p
 
 app.add_typer(_tabular_app, name="tabular")
 
+from gankit.translation.cli import register as _register_translation  # noqa: E402
+
+_register_translation(app)  # translate, colorize, inpaint, upscale
+
 
 @app.callback()
 def _root(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks.")) -> None:
@@ -130,8 +134,13 @@ def train(
         typer.echo(f"report:  {report}")
     from gankit.pretrained import find_model_dir, read_config, task_of
 
-    if task_of(read_config(find_model_dir(run_dir))) == "synthesize":
+    meta = read_config(find_model_dir(run_dir))
+    if task_of(meta) == "synthesize":
         typer.echo(f"next:    gankit tabular sample {run_dir} -n 1000 --out synth.csv")
+    elif task_of(meta) == "translate":
+        from gankit.translation.cli import next_step
+
+        typer.echo(f"next:    {next_step(run_dir, meta)}")
     else:
         typer.echo(f"next:    gankit sample {run_dir} -n 64 --out samples.png ; gankit evaluate {run_dir}")
 

@@ -26,6 +26,11 @@ class DataConfig:
     channels: int | None = None  # images from a folder: 1 (grayscale) or 3 (RGB); None: as stored
     discrete: str | None = None  # tables: discrete columns, comma-separated (added to those inferred)
     metadata: str | None = None  # tables: an SDV-style metadata file (.json/.yaml) of column types
+    # image pairs (translation): which half of an A|B image (or which folder) is the input; the size the
+    # short side is resized to before random crops of `resolution` (None: as stored); random flips
+    direction: Literal["AtoB", "BtoA"] = "AtoB"
+    load_size: int | None = None
+    flip: bool | None = None  # None: the task's choice (photos yes, digits and text no)
 
 
 @dataclass

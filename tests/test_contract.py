@@ -21,6 +21,8 @@ def pair(nets):
 FAMILY_CASES = {
     "mlp": [((2,), {}), ((1, 8, 8), {})],
     "dcgan": [((1, 8, 8), {}), ((3, 16, 16), {}), ((1, 28, 28), {})],
+    "sngan": [((1, 8, 8), {}), ((3, 16, 16), {})],
+    "biggan": [((1, 8, 8), {}), ((3, 16, 16), {})],
 }
 
 
@@ -65,6 +67,8 @@ def tiny_pairs():
 CONTRACT_CASES = {
     "mlp": (lambda: tiny_data((2,)), ["model.width=8", "model.depth=2"]),
     "dcgan": (lambda: tiny_data((1, 8, 8)), ["model.width=8", "optim.ema=0.9"]),
+    "sngan": (lambda: tiny_data((1, 8, 8)), ["model.width=4", "optim.ema=0.9"]),
+    "biggan": (lambda: tiny_data((1, 16, 16)), ["model.width=4", "model.attention=8", "optim.ema=0.9"]),
     "pix2pix": (tiny_pairs, ["model.width=8"]),
     "ctgan": (tiny_table, ["model.g_dims=16", "model.d_dims=16", "model.latent_dim=8", "optim.ema=0.9"]),
 }

@@ -152,7 +152,9 @@ def sample(
     out: Path = typer.Option(..., "--out", help=".png (grid), .npy (data space) or .npz (samples + labels)."),
     seed: int = typer.Option(0, "--seed"),
     labels: str | None = typer.Option(None, "--labels", help="Class labels, e.g. 3 or 0,1,2 (cycled)."),
-    truncation: float | None = typer.Option(None, "--truncation", help="Truncation psi (> 0)."),
+    truncation: float | None = typer.Option(
+        None, "--truncation", help="Truncation psi in (0, 1]: the share of the prior kept (1: plain)."
+    ),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
     """Draw samples from a trained generator."""
@@ -166,8 +168,8 @@ def sample(
         raise GankitError(f"can't write '{out.suffix or out.name}'", "use --out with .png, .npy or .npz")
     if n < 1:
         raise GankitError(f"-n {n} asks for no samples", "use -n 1 or more")
-    if truncation is not None and truncation <= 0:
-        raise GankitError(f"--truncation {truncation} must be > 0", "e.g. --truncation 0.7")
+    if truncation is not None and not 0 < truncation <= 1:
+        raise GankitError(f"--truncation {truncation} must be in (0, 1]", "e.g. --truncation 0.7")
     label_list = _parse_labels(labels)
     gan = GAN.from_pretrained(run, device=device)  # a generator; other tasks name their command
     x, y = gan.sample(n, seed=seed, labels=label_list, truncation=truncation, return_labels=True)

@@ -115,6 +115,13 @@ def heal_dir(target: Path) -> None:
         shutil.rmtree(new, ignore_errors=True)
 
 
+def remove_temporaries(directory: Path) -> None:
+    """Delete the temporary files a killed process left in ``directory`` (never a finished file)."""
+    for stale in Path(directory).glob(f".*{TMP}*"):
+        if stale.is_file():
+            stale.unlink(missing_ok=True)
+
+
 def readable_dir(target: Path) -> Path:
     """Where a reader finds ``target``'s content: ``target``, or its ``.old`` while a swap is cut short."""
     old = _siblings(target)[1]

@@ -36,8 +36,7 @@ def save_checkpoint(directory: Path, step: int, state: dict[str, Any], keep: int
     manifest, then drop the oldest beyond ``keep``: a crash at any point leaves every listed file
     whole and the previous checkpoints in place."""
     directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob(f".*{durable.TMP}*"):  # left by a process killed mid-write
-        stale.unlink(missing_ok=True)
+    durable.remove_temporaries(directory)  # left by a process killed mid-write
     path = directory / f"ckpt-{step:07d}.pt"
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, "step": step, **state}, buffer)

@@ -231,8 +231,9 @@ class Trainer:
             self.elapsed, self.rollbacks = float(state["elapsed"]), int(state.get("rollbacks", 0))
         elif self.main:
             self.outputs.start()
-        if self.main:
-            durable.heal_dir(self.run_dir / "model")  # an export swap a crash cut short
+        if self.main:  # what a kill mid-write left: an export swap cut short, temporary files
+            durable.heal_dir(self.run_dir / "model")
+            durable.remove_temporaries(self.run_dir)
         # where a rollback goes when no checkpoint is on disk yet: the start of this session
         fresh = not list_checkpoints(self.run_dir / "checkpoints")
         self.first_good = copy.deepcopy(self.snapshot()) if fresh else None

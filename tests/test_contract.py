@@ -62,6 +62,15 @@ def tiny_pairs():
     return data
 
 
+def tiny_sr():
+    from gankit.data.paired import PairedData
+
+    b = torch.rand(20, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    data = PairedData("tiny-sr", "sr", b[:16], None, crop=16, scale=2)
+    data.make_holdout(b[16:], n=8)
+    return data
+
+
 # Every registered family, through the public API: (data maker, overrides). The generator families'
 # own contract (shapes, conditioning, the exported generator) is TestModelContract below.
 CONTRACT_CASES = {
@@ -70,6 +79,8 @@ CONTRACT_CASES = {
     "sngan": (lambda: tiny_data((1, 8, 8)), ["model.width=4", "optim.ema=0.9"]),
     "biggan": (lambda: tiny_data((1, 16, 16)), ["model.width=4", "model.attention=8", "optim.ema=0.9"]),
     "pix2pix": (tiny_pairs, ["model.width=8"]),
+    # pretrain 0.5 of 4 steps: the resume test cuts at the stage boundary
+    "srgan": (tiny_sr, ["model.width=4", "model.blocks=1", "model.d_width=4", "model.perceptual=random"]),
     "ctgan": (tiny_table, ["model.g_dims=16", "model.d_dims=16", "model.latent_dim=8", "optim.ema=0.9"]),
 }
 COMMON = ["train.batch_size=8", "train.log_every=2", "train.checkpoint_every=2", "monitor.eval_every=0"]

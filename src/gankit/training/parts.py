@@ -7,6 +7,7 @@ group ``g`` -> ``"opt_g"`` and ``"sched_g"``.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -85,8 +86,14 @@ class Parts:
             ema.update(self.nets[name].module, step)
 
     def step_schedules(self) -> None:
-        for sched in self.scheds.values():
-            sched.step()
+        # a schedule follows the run's steps, also while its group waits (SRGAN's D in the SRResNet
+        # stage): torch's warning about stepping before the optimiser does not apply
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message="Detected call of `lr_scheduler.step", category=UserWarning
+            )
+            for sched in self.scheds.values():
+                sched.step()
 
     def set_lrs(self) -> None:
         """The config's learning rates win over saved ones (a resume or a rollback may change them)."""

@@ -71,6 +71,13 @@ def tiny_sr():
     return data
 
 
+def tiny_unpaired():
+    from gankit.data.unpaired import UnpairedData
+
+    x = torch.rand(40, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    return UnpairedData("tiny-unpaired", x[:16], -x[16:32], x[32:], -x[32:])
+
+
 # Every registered family, through the public API: (data maker, overrides). The generator families'
 # own contract (shapes, conditioning, the exported generator) is TestModelContract below.
 CONTRACT_CASES = {
@@ -80,6 +87,7 @@ CONTRACT_CASES = {
     "biggan": (lambda: tiny_data((1, 16, 16)), ["model.width=4", "model.attention=8", "optim.ema=0.9"]),
     "pix2pix": (tiny_pairs, ["model.width=8"]),
     # pretrain 0.5 of 4 steps: the resume test cuts at the stage boundary
+    "cyclegan": (tiny_unpaired, ["model.width=4", "model.blocks=1", "model.pool=3"]),
     "srgan": (tiny_sr, ["model.width=4", "model.blocks=1", "model.d_width=4", "model.perceptual=random"]),
     "ctgan": (tiny_table, ["model.g_dims=16", "model.d_dims=16", "model.latent_dim=8", "optim.ema=0.9"]),
 }

@@ -188,3 +188,28 @@ def test_evaluate_reports_each_metric_beside_its_baseline(edges_run, capsys):
         assert {"model", "baseline", "baseline_name", "provenance"} <= set(r)
         assert r["provenance"]["pairs"] == 500
     assert (edges_run / "metrics.jsonl").is_file()
+
+
+def test_cyclegan_exports_both_directions_and_translate_picks_one(tmp_path, capsys):
+    import gankit
+    from gankit.data.unpaired import UnpairedData
+
+    x = torch.rand(40, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    data = UnpairedData("two", x[:16], -x[16:32], x[32:], -x[32:])
+    run = tmp_path / "cycle"
+    gankit.train(
+        {"data": {"name": "two"}, "model": {"name": "cyclegan"}, "train": {"steps": 2}}, out=run,
+        real_data=data, progress=False, overrides=["model.width=4", "model.blocks=1", "train.batch_size=4"],
+    )  # fmt: skip
+    ab = Translator.from_pretrained(run, direction="AtoB")
+    ba = Translator.from_pretrained(run, direction="BtoA")
+    probe = torch.rand(1, 1, 12, 20) * 2 - 1
+    assert not torch.equal(ab.translate(probe), ba.translate(probe))
+    _save(tmp_path / "in.png", np.zeros((12, 20), np.uint8))
+    outs = {}
+    for direction in ("AtoB", "BtoA"):
+        args = ["translate", str(run), str(tmp_path / "in.png"), "--out", str(tmp_path / direction)]
+        code, _, err = run_cli([*args, "--direction", direction], capsys)
+        assert code == 0, err
+        outs[direction] = np.asarray(Image.open(tmp_path / direction / "in.png"))
+    assert outs["AtoB"].shape == (12, 20) and not np.array_equal(outs["AtoB"], outs["BtoA"])

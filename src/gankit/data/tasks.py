@@ -85,6 +85,21 @@ def load_mnist_inpaint(cfg: DataConfig) -> PairedData:
     return data
 
 
+def load_mnist_thick(cfg: DataConfig):
+    """Plain digits (A) and thick-stroked ones (B) from different halves of the training digits, so no
+    pair exists; the held-out digits and their thick versions are pairs, for evaluation only."""
+    from gankit.data.unpaired import UnpairedData
+
+    train, held, labels, held_labels = _digits(cfg)
+    half = len(train) // 2
+    thick = lambda x: F.max_pool2d(x, 3, 1, 1)  # noqa: E731  (strokes one pixel wider on each side)
+    data = UnpairedData("mnist-thick", train[:half], thick(train[half:]), held, thick(held))
+    data.info.update(
+        paired_holdout=True, labels_a=labels[:half], labels_b=labels[half:], held_labels=held_labels
+    )
+    return data
+
+
 def photo(name: str, max_side: int = 512) -> Tensor:
     """One of scikit-image's bundled photographs as RGB (C, H, W) in [-1, 1], the short side at most
     ``max_side``."""
@@ -142,7 +157,8 @@ for _name, _desc, _load, _shape, _size in [
     ("photos-sr4", "crops of scikit-image's photographs, 16x16 -> 64x64 (4x super-resolution)",
      load_photos_sr4,
      "3x16x16 -> 3x64x64", 13),
+    ("mnist-thick", "unpaired domains: plain digits <-> thick-stroked digits (CycleGAN)", load_mnist_thick,
+     "1x32x32 <-> 1x32x32", 4500),
 ]:  # fmt: skip
-    register_dataset(
-        DatasetSpec(_name, _desc, _load, _shape, _size, 0, "srgan" if "sr" in _name else "pix2pix")
-    )
+    _family = {"photos-sr4": "srgan", "mnist-thick": "cyclegan"}.get(_name, "pix2pix")
+    register_dataset(DatasetSpec(_name, _desc, _load, _shape, _size, 0, _family))

@@ -112,3 +112,50 @@ class PatchGAN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
+
+
+class ResnetBlock(nn.Module):
+    def __init__(self, c: int, norm: str):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), norm_layer(norm, c), nn.ReLU(),
+            nn.ReflectionPad2d(1), nn.Conv2d(c, c, 3), norm_layer(norm, c),
+        )  # fmt: skip
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class ResnetGenerator(nn.Module):
+    """CycleGAN's generator (Johnson et al. 2016): 7x7 in, two stride-2 convs down, ``blocks`` residual
+    blocks, two transposed convs up, 7x7 out. Sizes not divisible by 4 are padded and cropped back."""
+
+    def __init__(self, in_ch: int, out_ch: int, width: int = 64, blocks: int = 9, norm: str = "instance"):
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(in_ch, width, 7),
+            norm_layer(norm, width),
+            nn.ReLU(),
+        ]
+        c = width
+        for _ in range(2):
+            layers += [nn.Conv2d(c, c * 2, 3, 2, 1), norm_layer(norm, c * 2), nn.ReLU()]
+            c *= 2
+        layers += [ResnetBlock(c, norm) for _ in range(blocks)]
+        for _ in range(2):
+            layers += [
+                nn.ConvTranspose2d(c, c // 2, 3, 2, 1, output_padding=1),
+                norm_layer(norm, c // 2),
+                nn.ReLU(),
+            ]
+            c //= 2
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(c, out_ch, 7), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % 4, (-w) % 4
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+        return self.net(x)[..., :h, :w]

@@ -12,10 +12,10 @@ import typer
 
 from gankit.errors import GankitError
 
-TASK_COMMAND = {"colorize": "colorize", "inpaint": "inpaint", "sr": "upscale", "pairs": "translate"}
+TASK_COMMAND = {"colorize": "colorize", "inpaint": "inpaint", "sr": "upscale"}  # others: translate
 
 
-def _load(run: Path, device: str, wanted: tuple[str, ...], command: str):
+def _load(run: Path, device: str, wanted: tuple[str, ...], command: str, direction: str = "AtoB"):
     from gankit.pretrained import find_model_dir, read_config, task_of
     from gankit.translation.translator import Translator
 
@@ -23,7 +23,10 @@ def _load(run: Path, device: str, wanted: tuple[str, ...], command: str):
     if task_of(meta) != "translate":
         use = "gankit tabular sample" if task_of(meta) == "synthesize" else "gankit sample"
         raise GankitError(f"{run} holds a model that does not translate images", f"use `{use}`")
-    translator = Translator.from_pretrained(run, device)
+    if direction == "BtoA" and not meta.get("directions"):
+        raise GankitError(f"{run} translates one way only (AtoB)",
+                          "drop --direction, or train the other way: --set data.direction=BtoA")  # fmt: skip
+    translator = Translator.from_pretrained(run, device, direction)
     if translator.task not in wanted:
         raise GankitError(
             f"{run} was trained to {translator.task}, not for `gankit {command}`",
@@ -78,10 +81,7 @@ def translate(
     """Translate images with a trained pix2pix-style model (input -> output)."""
     if direction not in ("AtoB", "BtoA"):
         raise GankitError(f"--direction {direction!r}", "use --direction AtoB or BtoA")
-    translator = _load(run, device, ("pairs", "colorize", "sr"), "translate")
-    if direction != translator.meta.get("direction", "AtoB") and not translator.meta.get("directions"):
-        raise GankitError(f"{run} translates one way only ({translator.meta.get('direction', 'AtoB')})",
-                          "drop --direction, or train the other way: --set data.direction=BtoA")  # fmt: skip
+    translator = _load(run, device, ("pairs", "colorize", "sr", "unpaired"), "translate", direction)
     _check_tile(tile)
     _run_all(translator, inputs, out, tile)
 

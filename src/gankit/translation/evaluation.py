@@ -32,7 +32,13 @@ def evaluate_translator(path: str | Path, device: str = "cpu") -> dict[str, Any]
     except GankitError as e:
         raise GankitError(f"can't load the pairs this model was trained on: {e.problem}", e.fix) from None
     a, b = (t.to(translator.device) for t in data.holdout)
-    results = evaluate_pairs(translator.network, a, b, translator.task, translator.scale)
+    if translator.task == "unpaired":  # both directions, the cycle and the domain judges
+        from gankit.translation.metrics import evaluate_cycle
+
+        back = Translator.from_pretrained(model_dir, device, "BtoA")
+        results = evaluate_cycle({"AtoB": translator.network, "BtoA": back.network}, a, b, data.to(a.device))
+    else:
+        results = evaluate_pairs(translator.network, a, b, translator.task, translator.scale)
     if data.info.get("holdout_is_train"):
         for r in results.values():
             r["provenance"]["note"] = "too few pairs to hold any out: measured on training images"

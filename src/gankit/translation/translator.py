@@ -27,15 +27,27 @@ TILE_MEMORY = 2**30  # bytes of activations one tile may take (about: see defaul
 class Translator:
     """``translate(x, mask=None)``: (N, C, H, W) or (C, H, W) in [-1, 1] -> the translated images."""
 
-    def __init__(self, network: nn.Module, meta: dict[str, Any], device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        network: nn.Module,
+        meta: dict[str, Any],
+        device: str | torch.device = "cpu",
+        direction: str = "AtoB",
+    ):
+        self.in_channels, self.out_channels = int(meta["in_channels"]), int(meta["out_channels"])
+        if isinstance(network, nn.ModuleDict):  # both directions (CycleGAN): pick one
+            network = network[direction]
+            if direction == "BtoA":
+                self.in_channels, self.out_channels = self.out_channels, self.in_channels
         self.network = network.to(device).eval()
-        self.meta, self.device = meta, torch.device(device)
+        self.meta, self.device, self.direction = meta, torch.device(device), direction
         t = meta["translation"]
         self.task, self.scale = t["task"], int(t.get("scale", 1))
-        self.in_channels, self.out_channels = int(meta["in_channels"]), int(meta["out_channels"])
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> Translator:
+    def from_pretrained(
+        cls, path: str | Path, device: str | torch.device = "cpu", direction: str = "AtoB"
+    ) -> Translator:
         from safetensors.torch import load_file
 
         from gankit.pretrained import family_of_export, find_model_dir, read_config
@@ -54,7 +66,7 @@ class Translator:
                 f"{directory / 'model.safetensors'} does not fit its config.json ({type(e).__name__})",
                 "re-export the model, or restore both files from the same run",
             ) from None
-        return cls(network, meta, device)
+        return cls(network, meta, device, direction)
 
     @property
     def image_channels(self) -> int:

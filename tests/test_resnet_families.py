@@ -82,8 +82,8 @@ def test_truncation_threshold_matches_biggan_thresholds_and_uniform_scales():
             sample_latent(4, 2, "gaussian", torch.Generator(), truncation=psi)
 
 
-def test_truncation_tidies_a_trained_style_generator_sample():
-    # a biggan generator: truncated samples of a seed stay nearer the mean image than plain ones
+def test_truncation_pulls_a_generators_samples_of_one_class_together():
+    # a biggan generator: truncated samples of one class spread less than plain ones
     data = tiny_images()
     cfg = resolved("biggan", data)
     torch.manual_seed(0)

@@ -164,7 +164,19 @@ def test_run_directory_layout_and_report(toy_run):
         v is not None
         for section in resolved.values()
         for k, v in section.items()
-        if k not in ("resolution", "channels", "threads", "discrete", "metadata", "epochs", "minutes")
+        # None as a value: the data as stored (image pairs' load_size; flip: translation tasks resolve it)
+        if k
+        not in (
+            "resolution",
+            "channels",
+            "threads",
+            "discrete",
+            "metadata",
+            "epochs",
+            "minutes",
+            "load_size",
+            "flip",
+        )
     )  # every auto field was resolved
     page = (toy_run / "report.html").read_text()
     assert page.count("<svg") >= 2 and "data:image/png;base64," in page

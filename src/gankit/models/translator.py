@@ -54,6 +54,8 @@ class TranslatorFamily(Family):
         if reason:
             raise GankitError(f"model '{self.name}' can't learn '{data.name}': {reason}")
         cfg.model.conditional = False
+        if cfg.data.flip is None:  # recorded as the task chose it
+            cfg.data.flip = bool(getattr(data, "flip", False))
         if cfg.model.d_norm == "auto":
             cfg.model.d_norm = "none"
 

@@ -52,9 +52,11 @@ class SRResNet(nn.Module):
             up += [nn.Conv2d(width, width * 4, 3, 1, 1), nn.PixelShuffle(2), nn.PReLU(width)]
         self.up = nn.Sequential(*up)
         self.tail = nn.Conv2d(width, channels, 9, 1, 4)
-        if bicubic_skip:  # start from bicubic: the residual begins near zero
-            nn.init.zeros_(self.tail.weight)
-            nn.init.zeros_(self.tail.bias)
+        if bicubic_skip:  # start near bicubic: a small residual, not zero (a zero tail would block every
+            # gradient upstream of it for the first steps)
+            with torch.no_grad():
+                self.tail.weight.mul_(0.01)
+                self.tail.bias.zero_()
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.head(x)

@@ -199,3 +199,11 @@ def test_unsupported_shared_options_are_one_line_errors():
         resolved("biggan", data, d_norm="batch")
     with pytest.raises(GankitError, match="shared_dim"):
         resolved("biggan", data, shared_dim=0)
+
+
+def test_the_blocks_module_imports_on_its_own():
+    # nn/ sits below models/: importing it first must not go through the families that use it
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", "import gankit.nn.resnet"], check=True)

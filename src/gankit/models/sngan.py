@@ -17,9 +17,15 @@ from torch import nn
 
 from gankit.errors import GankitError
 from gankit.models.base import Net, Shape, model_view, register_model
-from gankit.models.dcgan import pyramid
 from gankit.models.generator import GeneratorFamily
-from gankit.nn.resnet import ResNetDiscriminator, ResNetGenerator, init_resnet, levels, spectral_norm_layers
+from gankit.nn.resnet import (
+    ResNetDiscriminator,
+    ResNetGenerator,
+    init_resnet,
+    levels,
+    pyramid,
+    spectral_norm_layers,
+)
 
 InitScheme = Literal["xavier", "orthogonal", "normal"]
 

@@ -22,9 +22,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gankit.models.dcgan import pyramid
 from gankit.nn.conditioning import ProjectionHead
 from gankit.nn.stabilisers import MinibatchStd, pack_samples
+
+
+def pyramid(resolution: int) -> tuple[int, int]:
+    """(base size b in 4..7, number of 2x steps up to the resolution): DCGAN's stack (models/dcgan.py),
+    restated here because nn/ sits below models/ (importing a family from here would be circular)."""
+    base, n = resolution, 0
+    while base % 2 == 0 and base // 2 >= 4:
+        base, n = base // 2, n + 1
+    return base, n
 
 
 def levels(resolution: int) -> list[int]:

@@ -16,13 +16,12 @@ import torch
 from torch import Tensor, nn
 
 from gankit.config import Config
-from gankit.losses import LOSSES
 from gankit.models.base import Net, register_model
-from gankit.models.translator import TranslatorFamily
+from gankit.models.translator import PairedObjective, TranslatorFamily
 from gankit.nn.image2image import PatchGAN, UNet
 from gankit.nn.init import init_weights
 from gankit.nn.stabilisers import apply_spectral_norm
-from gankit.training.objective import Objective, Phase, Stage, TrainContext, warmup_stage
+from gankit.training.objective import Phase, Stage, TrainContext, warmup_stage
 
 
 @dataclass
@@ -112,7 +111,7 @@ class Pix2Pix(TranslatorFamily):
         return PairGame(ctx)
 
 
-class PairGame(Objective):
+class PairGame(PairedObjective):
     """D judges (a, b) against (a, G(a)); G fools it and stays near b in L1. The D phase keeps G's
     forward graph for the G phase (G's weights have not changed in between)."""
 
@@ -120,43 +119,12 @@ class PairGame(Objective):
 
     def __init__(self, ctx: TrainContext):
         super().__init__(ctx)
-        self.loss = LOSSES.get(ctx.cfg.loss.name)
-        self.probabilistic = self.loss.probabilistic
         self.l1_weight = float(ctx.options["l1_weight"])
-        self._pair: tuple[Tensor, Tensor] | None = None
-        self._fake: Tensor | None = None
 
     def stages(self) -> list[Stage]:
         d = Phase("D", "d", ("D",), [d_pairs], repeats=self.cfg.optim.n_critic, keeps=("G",))
         g = Phase("G", "g", ("G",), [g_pairs])
         return [*warmup_stage(d, self.cfg.optim.d_warmup), Stage("main", [d, g])]
-
-    def new_repeat(self) -> None:
-        if self._fake is None:  # a G phase that reuses D's forward pass keeps D's pair with it
-            self._pair = None
-
-    def pair(self) -> tuple[Tensor, Tensor]:
-        """This repeat's (input, target) batch: crops, flips and derived inputs from the run's RNG."""
-        if self._pair is None:
-            a, b = self.ctx.data.batch(self.ctx.batches.next(), self.local_rng)
-            if self.ctx.channels_last:
-                a, b = (t.contiguous(memory_format=torch.channels_last) for t in (a, b))
-            self._pair = (a, b)
-        return self._pair
-
-    def fake(self, for_generator: bool = False) -> Tensor:
-        """G(a). D gets it detached; with ``keep_graph`` the graph is kept for the G phase."""
-        if for_generator and self._fake is not None:
-            fake, self._fake = self._fake, None
-            return fake
-        a, _ = self.pair()
-        if for_generator:
-            return self.ctx.nets["G"](a)
-        if self.ctx.keep_graph:
-            self._fake = self.ctx.nets["G"](a)
-            return self._fake.detach()
-        with torch.no_grad():
-            return self.ctx.nets["G"](a)
 
     def judge(self, a: Tensor, b: Tensor) -> Tensor:
         return self.ctx.nets["D"](torch.cat([a, b], 1))

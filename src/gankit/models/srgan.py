@@ -24,11 +24,10 @@ from torch import Tensor, nn
 
 from gankit.config import Config
 from gankit.errors import GankitError
-from gankit.losses import LOSSES
 from gankit.models.base import Net, model_view, register_model
-from gankit.models.translator import TranslatorFamily
+from gankit.models.translator import PairedObjective, TranslatorFamily
 from gankit.nn.superres import SRDiscriminator, SRResNet, VGGFeatures
-from gankit.training.objective import Objective, Phase, Stage, TrainContext
+from gankit.training.objective import Phase, Stage, TrainContext
 
 log = logging.getLogger(__name__)
 TORCHVISION_VGG19 = "vgg19-dcbb9e9d.pth"
@@ -179,16 +178,12 @@ class ShareStage(Stage):
         pass
 
 
-class SRGame(Objective):
+class SRGame(PairedObjective):
     shown = ("loss/mse", "loss/D", "loss/G")
 
     def __init__(self, ctx: TrainContext):
         super().__init__(ctx)
-        self.loss = LOSSES.get(ctx.cfg.loss.name)
-        self.probabilistic = self.loss.probabilistic
         self.o = ctx.options
-        self._pair: tuple[Tensor, Tensor] | None = None
-        self._fake: Tensor | None = None
 
     def stages(self) -> list[Stage]:
         pre = Phase("G", "g", ("G",), [g_mse])
@@ -198,28 +193,6 @@ class SRGame(Objective):
         if self.o["pretrain"] > 0:
             stages.append(ShareStage("srresnet", [pre], self.o["pretrain"], self.cfg))
         return [*stages, Stage("gan", [d, g])]
-
-    def new_repeat(self) -> None:
-        if self._fake is None:
-            self._pair = None
-
-    def pair(self) -> tuple[Tensor, Tensor]:
-        if self._pair is None:
-            self._pair = self.ctx.data.batch(self.ctx.batches.next(), self.local_rng)
-        return self._pair
-
-    def fake(self, for_generator: bool = False) -> Tensor:
-        if for_generator and self._fake is not None:
-            fake, self._fake = self._fake, None
-            return fake
-        lr, _ = self.pair()
-        if for_generator:
-            return self.ctx.nets["G"](lr)
-        if self.ctx.keep_graph:
-            self._fake = self.ctx.nets["G"](lr)
-            return self._fake.detach()
-        with torch.no_grad():
-            return self.ctx.nets["G"](lr)
 
 
 def g_mse(game: SRGame) -> Tensor:

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from gankit.config import Config
 from gankit.errors import GankitError
 from gankit.models.base import Family, Outputs, model_view
-from gankit.training.objective import TrainContext
+from gankit.training.objective import Objective, TrainContext
 
 PREVIEW = 8  # held-out examples in a preview grid (rows of input | output | target)
 
@@ -160,3 +160,44 @@ class TranslatorOutputs(Outputs):
         net, d = self.export(step), self.data
         results = evaluate_pairs(net, *self.held, d.task, d.scale)
         return results, flat(results), None
+
+
+class PairedObjective(Objective):
+    """What pix2pix's and SRGAN's games share: this repeat's (input, target) batch — crops, flips
+    and derived inputs drawn from the run's RNG — and ``G(input)``, whose forward graph the D phase
+    keeps for the G phase (G's weights have not changed in between), which then sees D's pair."""
+
+    def __init__(self, ctx: TrainContext):
+        from gankit.losses import LOSSES
+
+        super().__init__(ctx)
+        self.loss = LOSSES.get(ctx.cfg.loss.name)
+        self.probabilistic = self.loss.probabilistic
+        self._pair: tuple[Tensor, Tensor] | None = None
+        self._fake: Tensor | None = None
+
+    def new_repeat(self) -> None:
+        if self._fake is None:  # a G phase that reuses D's forward pass keeps D's pair with it
+            self._pair = None
+
+    def pair(self) -> tuple[Tensor, Tensor]:
+        if self._pair is None:
+            a, b = self.ctx.data.batch(self.ctx.batches.next(), self.local_rng)
+            if self.ctx.channels_last:
+                a, b = (t.contiguous(memory_format=torch.channels_last) for t in (a, b))
+            self._pair = (a, b)
+        return self._pair
+
+    def fake(self, for_generator: bool = False) -> Tensor:
+        """G(input). D gets it detached; with ``keep_graph`` the graph is kept for the G phase."""
+        if for_generator and self._fake is not None:
+            fake, self._fake = self._fake, None
+            return fake
+        a, _ = self.pair()
+        if for_generator:
+            return self.ctx.nets["G"](a)
+        if self.ctx.keep_graph:
+            self._fake = self.ctx.nets["G"](a)
+            return self._fake.detach()
+        with torch.no_grad():
+            return self.ctx.nets["G"](a)

@@ -86,28 +86,26 @@ def translate(
     _run_all(translator, inputs, out, tile)
 
 
-def colorize(
-    run: Path = _RUN,
-    inputs: list[Path] = _INPUTS,
-    out: Path = _OUT,
-    tile: int | None = _TILE,
-    device: str = _DEVICE,
-) -> None:
-    """Colourise greyscale (or colour) images: their lightness is kept, colours are predicted."""
-    _check_tile(tile)
-    _run_all(_load(run, device, ("colorize",), "colorize"), inputs, out, tile)
+def _one_task_command(task: str, command: str, doc: str):
+    def run_command(
+        run: Path = _RUN, inputs: list[Path] = _INPUTS, out: Path = _OUT, tile: int | None = _TILE,
+        device: str = _DEVICE,
+    ) -> None:  # fmt: skip
+        _check_tile(tile)
+        _run_all(_load(run, device, (task,), command), inputs, out, tile)
+
+    run_command.__name__, run_command.__doc__ = command, doc
+    return run_command
 
 
-def upscale(
-    run: Path = _RUN,
-    inputs: list[Path] = _INPUTS,
-    out: Path = _OUT,
-    tile: int | None = _TILE,
-    device: str = _DEVICE,
-) -> None:
-    """Enlarge images with a trained super-resolution model (x2 or x4, as trained)."""
-    _check_tile(tile)
-    _run_all(_load(run, device, ("sr",), "upscale"), inputs, out, tile)
+colorize = _one_task_command(
+    "colorize",
+    "colorize",
+    "Colourise greyscale (or colour) images: their lightness is kept, colours predicted.",
+)
+upscale = _one_task_command(
+    "sr", "upscale", "Enlarge images with a trained super-resolution model (x2/x4/x8)."
+)
 
 
 def inpaint(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,7 @@ TASKS = ",".join([
     "mnist-edges:pix2pix", "mnist-inpaint:pix2pix", "mnist-color:pix2pix", "mnist-thick:cyclegan",
     "photos-sr4:srgan", "photos-inpaint:pix2pix", "photos-color:pix2pix",
 ])  # fmt: skip
+IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 HEADLINE = {  # the metric each task is judged by (tasks' own evaluation reports more)
     "pairs": "psnr", "inpaint": "l1_in_mask", "colorize": "lab_error", "sr": "psnr_rgb",
     "unpaired": "target_domain",
@@ -45,6 +47,10 @@ def run_case(task: str, family: str, minutes: float | None, out: Path, env: dict
     evaluated = subprocess.run([sys.executable, "-m", "gankit", "evaluate", str(out)], check=True, env=env,
                                capture_output=True, text=True)  # fmt: skip
     results = json.loads(evaluated.stdout)
+    grids = sorted(out.glob("fakes_*.png"))  # held-out input | output | target rows: docs' before/after
+    if grids:
+        IMAGES.mkdir(parents=True, exist_ok=True)
+        shutil.copy(grids[-1], IMAGES / f"translation-{task}.png")
     budget = json.loads((out / "budget.json").read_text()) if (out / "budget.json").exists() else {}
     return {"task": task, "family": family, "wall_s": wall, "trained_s": budget.get("trained_s"),
             "steps": budget.get("steps_run"), "results": results, "speed": inference_speed(out)}  # fmt: skip
@@ -117,7 +123,8 @@ def main() -> None:
         "scikit-image's coffee and camera). PSNR/SSIM by scikit-image on [0, 1]; `psnr_rgb` over RGB, "
         "`psnr_y` over luma. Published context (different data: compare the gap, not the absolute): "
         "SRGAN x4 on Set5 "
-        "PSNR 29.40 vs bicubic 28.43, SRResNet 32.05 (Ledig et al. 2017).\n\n" + table(rows) + "\n"
+        "PSNR 29.40 vs bicubic 28.43, SRResNet 32.05 (Ledig et al. 2017). Held-out rows of input, "
+        "output and target: `docs/images/translation-<task>.png`.\n\n" + table(rows) + "\n"
     )
     publish(text, write=not args.no_write)
 

@@ -11,7 +11,6 @@ trained on and ``val/`` or ``test/`` held out, as in pix2pix's datasets.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -252,7 +251,3 @@ def load_image_folder_sr(root: Path, cfg: DataConfig, scale: int) -> PairedData:
     data.make_holdout(held)
     data.info["holdout_is_train"] = len(images) < 10
     return data
-
-
-def crops_per_epoch(data: PairedData, batch: int) -> int:
-    return max(1, math.ceil(len(data) / batch))

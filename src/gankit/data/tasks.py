@@ -17,6 +17,7 @@ from gankit.config import DataConfig
 from gankit.data.base import DatasetSpec, register_dataset
 from gankit.data.paired import PairedData
 from gankit.errors import GankitError
+from gankit.translation.color import image_to_l_ab
 
 HELD_OUT_DIGITS = 500
 # hue per class for mnist-color: far apart on the colour wheel, all bright
@@ -56,17 +57,11 @@ def _edges(x: Tensor) -> Tensor:
     return (grad > 1.0).float() * 2 - 1
 
 
-def _lab_pair(rgb: Tensor) -> tuple[Tensor, Tensor]:
-    from gankit.translation.color import image_to_l_ab
-
-    return image_to_l_ab(rgb)
-
-
 def load_mnist_color(cfg: DataConfig) -> PairedData:
     train, held, labels, held_labels = _digits(cfg)
-    a, b = _lab_pair(_tint(train, labels))
+    a, b = image_to_l_ab(_tint(train, labels))
     data = PairedData("mnist-color", "colorize", b, a, cfg.resolution, bool(cfg.flip))
-    ha, hb = _lab_pair(_tint(held, held_labels))
+    ha, hb = image_to_l_ab(_tint(held, held_labels))
     data.make_holdout(hb, ha, n=HELD_OUT_DIGITS)
     return data
 
@@ -121,10 +116,10 @@ def photo(name: str, max_side: int = 512) -> Tensor:
 
 
 def load_photos_color(cfg: DataConfig) -> PairedData:
-    pairs = [_lab_pair(photo(n)[None]) for n in COLOUR_PHOTOS]
+    pairs = [image_to_l_ab(photo(n)[None]) for n in COLOUR_PHOTOS]
     a, b = [p[0][0] for p in pairs], [p[1][0] for p in pairs]
     data = PairedData("photos-color", "colorize", b, a, cfg.resolution or 64, cfg.flip is not False)
-    ha, hb = _lab_pair(photo(HELD_OUT_PHOTOS[0])[None])
+    ha, hb = image_to_l_ab(photo(HELD_OUT_PHOTOS[0])[None])
     data.make_holdout(hb, ha)
     return data
 

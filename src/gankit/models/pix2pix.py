@@ -137,9 +137,7 @@ def d_pairs(game: PairGame) -> Tensor:
     # halved, as pix2pix does, so D learns more slowly than G
     loss = 0.5 * game.loss.d_loss(real_out, fake_out, game.cfg.loss.label_smoothing)
     game.stats.report("loss/D", loss)
-    if game.loss.probabilistic:
-        game.stats.report("D(x)", torch.sigmoid(real_out))
-        game.stats.report("D(G(z))", torch.sigmoid(fake_out))
+    game.report_scores(real_out, fake_out)
     return loss
 
 

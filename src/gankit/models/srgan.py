@@ -208,9 +208,7 @@ def d_sr(game: SRGame) -> Tensor:
     real_out, fake_out = D(hr), D(game.fake())
     loss = game.loss.d_loss(real_out, fake_out, game.cfg.loss.label_smoothing)
     game.stats.report("loss/D", loss)
-    if game.loss.probabilistic:
-        game.stats.report("D(x)", torch.sigmoid(real_out))
-        game.stats.report("D(G(z))", torch.sigmoid(fake_out))
+    game.report_scores(real_out, fake_out)
     return loss
 
 

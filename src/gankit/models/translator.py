@@ -188,6 +188,12 @@ class PairedObjective(Objective):
             self._pair = (a, b)
         return self._pair
 
+    def report_scores(self, real_out: Tensor, fake_out: Tensor) -> None:
+        """D's verdicts as probabilities, for the monitor (a loss without them reports none)."""
+        if self.loss.probabilistic:
+            self.stats.report("D(x)", torch.sigmoid(real_out))
+            self.stats.report("D(G(z))", torch.sigmoid(fake_out))
+
     def fake(self, for_generator: bool = False) -> Tensor:
         """G(input). D gets it detached; with ``keep_graph`` the graph is kept for the G phase."""
         if for_generator and self._fake is not None:

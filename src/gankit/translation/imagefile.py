@@ -9,9 +9,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gankit.data.files import IMAGE_SUFFIXES  # one list of what counts as an image
 from gankit.errors import GankitError
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def read_image(path: Path, channels: int | None = None) -> Tensor:

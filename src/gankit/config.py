@@ -80,6 +80,11 @@ class LossConfig:
     label_smoothing: float = 0.0  # one-sided: real targets become 1 - s (minimax, nonsat, lsgan)
     instance_noise: float = 0.0  # std of Gaussian noise added to D's inputs, annealed to 0
     augment: str | None = None  # DiffAugment policy for D's inputs, e.g. "translation,cutout" ("none": off)
+    # "ada" in loss.augment: adaptive augmentation (models/ada.py), p steered toward r_t = ada_target,
+    # moving by at most 1 per ada_kimg thousand real images, adjusted every ada_interval steps
+    ada_target: float = 0.6
+    ada_kimg: float = 100.0
+    ada_interval: int = 4
 
 
 @dataclass

@@ -13,7 +13,8 @@ from torch import Tensor
 
 from gankit.latent import sample_latent
 from gankit.losses import LOSSES, gradient_penalty
-from gankit.training.augment import diff_augment, parse_policy
+from gankit.models.ada import AdaptiveAugment, parse_augment
+from gankit.training.augment import diff_augment
 from gankit.training.objective import Objective, Phase, Stage, Term, TrainContext, clip_weights, warmup_stage
 
 
@@ -28,7 +29,15 @@ class Game(Objective):
         self.loss = LOSSES.get(cfg.loss.name)
         self.probabilistic = self.loss.probabilistic
         self.conditional = cfg.model.conditional
-        self.augment = parse_policy(cfg.loss.augment or "none")
+        self.augment, adaptive = parse_augment(cfg.loss.augment)
+        self.ada: AdaptiveAugment | None = None
+        if adaptive:  # the ops go with ADA's probability p instead of always (models/ada.py)
+            lc = cfg.loss
+            images = cfg.train.batch_size * ctx.world
+            self.ada = AdaptiveAugment(
+                self.augment, lc.ada_target, lc.ada_kimg, lc.ada_interval, images, ctx.device
+            )
+            self.augment = []
         self._real: tuple[Tensor, Tensor | None] | None = None
         self._labels: Tensor | None = None
         self._fake_graph: Tensor | None = None
@@ -116,6 +125,8 @@ class Game(Objective):
         """DiffAugment, then instance noise (Sonderby et al. 2017), annealed linearly to 0."""
         if self.augment:
             x = diff_augment(x, self.augment, self.local_rng)
+        if self.ada is not None:
+            x = self.ada(x, self.local_rng)
         std = self.cfg.loss.instance_noise * max(0.0, 1.0 - self.ctx.progress(self.step))
         if std > 0:
             x = x + std * torch.randn(x.shape, generator=self.local_rng, device=x.device, dtype=x.dtype)
@@ -123,6 +134,13 @@ class Game(Objective):
 
     def judge(self, x: Tensor, y: Tensor | None) -> Tensor:
         return self.D(self.d_input(x), y)
+
+    def state_dict(self) -> dict:
+        return {"ada": self.ada.state_dict()} if self.ada is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.ada is not None and "ada" in state:
+            self.ada.load_state_dict(state["ada"])
 
 
 # --- terms ---------------------------------------------------------------------------------------
@@ -135,6 +153,10 @@ def d_adversarial(game: Game) -> Tensor:
     real_out, fake_out = game.judge(x, y), game.judge(fake, game.fake_labels())
     if r1:
         game.real_scored = (x, real_out)
+    if game.ada is not None:  # r_t = E[sign(D(x_real))] steers ADA's p
+        game.ada.observe(real_out, game.step)
+        game.stats.report("ada/p", game.ada.p)
+        game.stats.report("ada/rt", real_out.detach().sign())
     loss = game.loss.d_loss(real_out, fake_out, game.cfg.loss.label_smoothing)
     s = game.stats
     s.report("loss/D", loss)

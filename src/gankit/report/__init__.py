@@ -21,6 +21,7 @@ TRAINING_CURVES = [
     ("losses", ("loss/D", "loss/G")),
     ("discriminator outputs", ("D(x)", "D(G(z))")),
     ("gradient norms", ("grad_norm/D", "grad_norm/G")),
+    ("adaptive augmentation: p and r_t (ADA)", ("ada/p", "ada/rt")),
     ("sample diversity (1 = real data's)", ("diversity",)),
     ("speed (img/s)", ("img_per_s",)),
 ]

@@ -23,6 +23,7 @@ FAMILY_CASES = {
     "dcgan": [((1, 8, 8), {}), ((3, 16, 16), {}), ((1, 28, 28), {})],
     "sngan": [((1, 8, 8), {}), ((3, 16, 16), {})],
     "biggan": [((1, 8, 8), {}), ((3, 16, 16), {})],
+    "stylegan": [((1, 8, 8), {}), ((3, 16, 16), {})],
 }
 
 
@@ -78,6 +79,11 @@ def tiny_unpaired():
     return UnpairedData("tiny-unpaired", x[:16], -x[16:32], x[32:], -x[32:])
 
 
+# lazy R1 and path length on every 2nd step: the resume test cuts between two of them
+STYLEGAN_TINY = ["model.width=4", "model.max_width=8", "model.w_dim=8", "model.r1_every=2",
+                 "model.pl_weight=2", "model.pl_every=2", "optim.ema=0.9"]  # fmt: skip
+
+
 # Every registered family, through the public API: (data maker, overrides). The generator families'
 # own contract (shapes, conditioning, the exported generator) is TestModelContract below.
 CONTRACT_CASES = {
@@ -85,6 +91,7 @@ CONTRACT_CASES = {
     "dcgan": (lambda: tiny_data((1, 8, 8)), ["model.width=8", "optim.ema=0.9"]),
     "sngan": (lambda: tiny_data((1, 8, 8)), ["model.width=4", "optim.ema=0.9"]),
     "biggan": (lambda: tiny_data((1, 16, 16)), ["model.width=4", "model.attention=8", "optim.ema=0.9"]),
+    "stylegan": (lambda: tiny_data((1, 8, 8)), STYLEGAN_TINY),
     "pix2pix": (tiny_pairs, ["model.width=8"]),
     # pretrain 0.5 of 4 steps: the resume test cuts at the stage boundary
     "cyclegan": (tiny_unpaired, ["model.width=4", "model.blocks=1", "model.pool=3"]),

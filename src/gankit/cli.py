@@ -32,6 +32,10 @@ from gankit.translation.cli import register as _register_translation  # noqa: E4
 
 _register_translation(app)  # translate, colorize, inpaint, upscale
 
+from gankit.latent_cli import register as _register_latent_tools  # noqa: E402
+
+_register_latent_tools(app)  # style-mix, project
+
 
 @app.callback()
 def _root(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks.")) -> None:
@@ -153,13 +157,14 @@ def sample(
     seed: int = typer.Option(0, "--seed"),
     labels: str | None = typer.Option(None, "--labels", help="Class labels, e.g. 3 or 0,1,2 (cycled)."),
     truncation: float | None = typer.Option(
-        None, "--truncation", help="Truncation psi in (0, 1]: the share of the prior kept (1: plain)."
+        None, "--truncation", help="Truncation psi in (0, 1] (1: plain); stylegan: [0, 1] around the mean w."
     ),
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
     """Draw samples from a trained generator."""
     import numpy as np
 
+    from gankit.latent import check_truncation
     from gankit.pretrained import GAN
     from gankit.visual import save_samples_png
 
@@ -168,10 +173,9 @@ def sample(
         raise GankitError(f"can't write '{out.suffix or out.name}'", "use --out with .png, .npy or .npz")
     if n < 1:
         raise GankitError(f"-n {n} asks for no samples", "use -n 1 or more")
-    if truncation is not None and not 0 < truncation <= 1:
-        raise GankitError(f"--truncation {truncation} must be in (0, 1]", "e.g. --truncation 0.7")
     label_list = _parse_labels(labels)
     gan = GAN.from_pretrained(run, device=device)  # a generator; other tasks name their command
+    check_truncation(truncation, gan.truncation_space)  # psi 0 only where truncation is in w
     x, y = gan.sample(n, seed=seed, labels=label_list, truncation=truncation, return_labels=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".png":

@@ -31,10 +31,7 @@ def sample_latent(
     by psi. psi = 1 (or None) is plain sampling, bit for bit; psi -> 0 approaches z = 0, the prior's
     mean (0 itself, one image per label, is refused: it is no sample of the prior).
     """
-    if truncation is not None and not 0.0 < truncation <= 1.0:
-        raise GankitError(
-            f"truncation {truncation} is outside (0, 1]", "1 is plain sampling, smaller keeps z nearer 0"
-        )
+    check_truncation(truncation, "z")
     plain = truncation is None or truncation >= 1.0
     gen_device = generator.device if generator is not None else device
     if prior == "gaussian":
@@ -51,6 +48,24 @@ def sample_latent(
     else:
         raise ValueError(f"unknown prior {prior!r}")
     return z.to(device) if device is not None else z
+
+
+def check_truncation(psi: float | None, space: Literal["z", "w"] = "z") -> None:
+    """psi in (0, 1] for a truncation in z; in [0, 1] for one in w (a generator that says it
+    truncates around its tracked mean w, e.g. stylegan: psi 0 is that mean, a sample of G)."""
+    if psi is None:
+        return
+    if space == "w" and not 0.0 <= psi <= 1.0:
+        raise GankitError(f"truncation {psi} is outside [0, 1]", "1 is plain sampling, 0 the mean w")
+    if space == "z" and psi == 0:
+        raise GankitError(
+            "truncation 0 is refused for this model: it truncates z, and z = 0 is no sample of its prior",
+            "use a small psi such as 0.1 (0 works for models that truncate in w, e.g. stylegan)",
+        )
+    if space == "z" and not 0.0 < psi <= 1.0:
+        raise GankitError(
+            f"truncation {psi} is outside (0, 1]", "1 is plain sampling, smaller keeps z nearer 0"
+        )
 
 
 def truncation_threshold(psi: float) -> float:

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from gankit import durable
 from gankit.errors import GankitError
-from gankit.latent import balanced_labels, sample_latent
+from gankit.latent import balanced_labels, check_truncation, sample_latent
 
 FORMAT = "gankit-generator"
 FORMAT_VERSION = 2  # 2: config.json names its task; a version-1 file (no task) is a generator
@@ -132,6 +132,12 @@ class GAN:
     def save_pretrained(self, directory: str | Path) -> None:
         save_pretrained(Path(directory), self.generator, self.meta)
 
+    @property
+    def truncation_space(self) -> str:
+        """``"w"`` when the export truncates around a tracked mean w (its generator takes
+        ``truncation=psi``, and has ``mapping(z, y, truncation)`` and ``synthesis(ws)``), else ``"z"``."""
+        return self.meta.get("truncation", "z")
+
     @torch.no_grad()
     def sample(
         self,
@@ -151,15 +157,20 @@ class GAN:
         in near-equal shares. ``raw=True`` returns the generator's own range ([-1, 1] for images).
         """
         g = torch.Generator().manual_seed(seed if seed is not None else torch.seed())
+        # a generator that truncates in w (its export says so) takes psi itself; z stays plain
+        in_w = self.truncation_space == "w"
+        check_truncation(truncation, self.truncation_space)
+        z_psi = None if in_w else truncation
         z = sample_latent(
-            n, self.meta["model"]["latent_dim"], self.meta["model"]["prior"], g, truncation=truncation
+            n, self.meta["model"]["latent_dim"], self.meta["model"]["prior"], g, truncation=z_psi
         )
         y = self._labels(n, labels, g)
+        w_psi = {"truncation": truncation} if in_w and truncation is not None else {}
         chunks = []
         for i in range(0, n, batch_size):
             zi = z[i : i + batch_size].to(self.device)
             yi = y[i : i + batch_size].to(self.device) if y is not None else None
-            chunks.append(self.generator(zi, yi).float().cpu())
+            chunks.append(self.generator(zi, yi, **w_psi).float().cpu())
         x = torch.cat(chunks) if chunks else torch.empty(0, *self.meta["shape"])
         if self.meta["kind"] == "images" and not raw:
             x = ((x + 1) / 2).clamp(0, 1)

@@ -23,6 +23,7 @@ FAMILY_CASES = {
     "dcgan": [((1, 8, 8), {}), ((3, 16, 16), {}), ((1, 28, 28), {})],
     "sngan": [((1, 8, 8), {}), ((3, 16, 16), {})],
     "biggan": [((1, 8, 8), {}), ((3, 16, 16), {})],
+    "progan": [((1, 8, 8), {}), ((3, 16, 16), {})],
     "stylegan": [((1, 8, 8), {}), ((3, 16, 16), {})],
 }
 
@@ -91,6 +92,8 @@ CONTRACT_CASES = {
     "dcgan": (lambda: tiny_data((1, 8, 8)), ["model.width=8", "optim.ema=0.9"]),
     "sngan": (lambda: tiny_data((1, 8, 8)), ["model.width=4", "optim.ema=0.9"]),
     "biggan": (lambda: tiny_data((1, 16, 16)), ["model.width=4", "model.attention=8", "optim.ema=0.9"]),
+    # stages 4x4, 8x8, 16x16 of 2 steps each: the resume test cuts where the 8x8 block starts fading in
+    "progan": (lambda: tiny_data((1, 16, 16)), ["model.width=4", "model.grow_share=1", "optim.ema=0.9"]),
     "stylegan": (lambda: tiny_data((1, 8, 8)), STYLEGAN_TINY),
     "pix2pix": (tiny_pairs, ["model.width=8"]),
     # pretrain 0.5 of 4 steps: the resume test cuts at the stage boundary

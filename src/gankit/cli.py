@@ -32,6 +32,10 @@ from gankit.translation.cli import register as _register_translation  # noqa: E4
 
 _register_translation(app)  # translate, colorize, inpaint, upscale
 
+from gankit.interpolate import register as _register_interpolate  # noqa: E402
+
+_register_interpolate(app)  # interpolate
+
 from gankit.latent_cli import register as _register_latent_tools  # noqa: E402
 
 _register_latent_tools(app)  # style-mix, project

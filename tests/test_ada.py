@@ -117,3 +117,29 @@ def test_plain_diffaugment_and_no_augmentation_keep_no_ada_state(tmp_path):
     state = load_checkpoint(latest_checkpoint(tmp_path / "r"), torch.device("cpu"))
     assert state["objective"] == {}
     assert "ada/p" not in (tmp_path / "r" / "stats.jsonl").read_text()
+
+
+def generator_image_families():
+    from test_contract import CONTRACT_CASES
+
+    from gankit.models import MODELS
+
+    return [n for n, f in MODELS.items() if f.task == "generate" and CONTRACT_CASES[n][0]().kind == "images"]
+
+
+@pytest.mark.parametrize("family", generator_image_families())
+def test_every_image_generator_family_trains_with_ada(family, tmp_path):
+    from test_contract import COMMON, CONTRACT_CASES
+
+    make, overrides = CONTRACT_CASES[family]
+    extra = ["loss.augment=ada", "loss.ada_kimg=0.01", "loss.ada_interval=1", "loss.ada_target=0.01"]
+    cfg = {"data": {"name": "tiny"}, "model": {"name": family}, "train": {"steps": 3}}
+    run = gankit.train(
+        cfg, real_data=make(), progress=False, out=tmp_path / "r", overrides=[*COMMON, *overrides, *extra]
+    )
+    stats = [json.loads(line) for line in (run.run_dir / "stats.jsonl").read_text().splitlines()]
+    assert "ada/p" in stats[-1] and "ada" in state_of(run.run_dir)["objective"]
+
+
+def state_of(run_dir):
+    return load_checkpoint(latest_checkpoint(run_dir), torch.device("cpu"))

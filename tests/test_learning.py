@@ -37,16 +37,21 @@ def test_each_loss_finds_the_8_modes_of_ring8(loss, tmp_path):
 def test_conditional_mnist_draws_the_requested_digits(tmp_path):
     from gankit.metrics.classifier import get_classifier, predict_proba
 
-    # the mnist recipe at 3,000 of its 7,000 steps: measured label accuracy 0.96 (docs/benchmarks.md)
-    run = gankit.train(data="mnist", conditional=True, steps=3000, out=tmp_path / "cmnist")
+    # the mnist recipe (width 32) for 1,000 steps at Adam 1e-3 instead of its 5e-4, to keep CI short:
+    # measured 0.83 of the digits of the asked class, weakest class 0.66 (recipe lr at 1,000 steps:
+    # 0.76 / 0.50; at 1,500: 0.87 / 0.64); an untrained generator draws about 0.1
+    run = gankit.train(
+        data="mnist", conditional=True, steps=1000, out=tmp_path / "cmnist",
+        overrides=["optim.lr_g=1e-3", "optim.lr_d=1e-3", "monitor.eval_every=0"],
+    )  # fmt: skip
     gan = gankit.load(run.run_dir)
     labels = torch.arange(500) % 10
     x = gan.sample(500, seed=1, labels=labels, raw=True)
     classifier, _ = get_classifier("mnist")
     predicted = predict_proba(classifier, x).argmax(dim=1)
     per_class = [(predicted[labels == k] == k).float().mean().item() for k in range(10)]
-    assert (predicted == labels).float().mean() >= 0.9, per_class
-    assert min(per_class) >= 0.6, per_class
+    assert (predicted == labels).float().mean() >= 0.7, per_class
+    assert min(per_class) >= 0.4, per_class
 
 
 def requested_digit_shares(run_dir, n=500):

@@ -3,12 +3,13 @@
     python benchmarks/reliability.py --trials 100          # writes docs/reliability.md
     python benchmarks/reliability.py --trials 8 --no-write
 
-Each trial trains a tiny run in a child process that SIGKILLs itself at a chosen moment — inside a
-training step, half-way through writing a checkpoint, the manifest, the export (a file, or between
-the two renames that swap it in), a sample grid, a stats.jsonl line or the report, or during an
-evaluation — or that the parent kills after a random time. The run is then resumed with
-``gankit train --resume`` (in this process) and must end bit-identical to an uninterrupted run:
-every network's weights in the final checkpoint, the export, and stats.jsonl without its timings.
+Each trial trains a tiny run (ring8, a two-stage SRGAN, a four-network CycleGAN or a table fit) in
+a child process that SIGKILLs itself at a chosen moment — inside a training step, half-way through
+writing a checkpoint, the manifest, the export (a file, or between the two renames that swap it in), a
+sample grid, a stats.jsonl line or the report, or during an evaluation — or that the parent kills
+after a random time. The run is then resumed with ``gankit train --resume`` (``gankit tabular fit
+--resume``) and must end bit-identical to an uninterrupted run: every network and objective tensor in
+the final checkpoint, every exported weights file, and stats.jsonl without its timings.
 The hooks live in the child's ``python -c`` prelude only: gankit has no test hooks.
 
 Then every case of the bad-input catalogue (tests/bad_input_cases.py) runs as the user's command.
@@ -25,6 +26,8 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -51,6 +54,71 @@ MOMENTS = {
     "evaluation": 3,
     "random time": 1,
 }
+TRANSLATOR = ["--steps", "24", "--resolution", "16", "--no-progress", *[a for s in (
+    "train.batch_size=4", "train.log_every=2", "train.checkpoint_every=4", "train.sample_every=8",
+    "train.keep_checkpoints=2", "monitor.eval_every=0", "train.threads=1", "model.width=4", "model.blocks=1",
+) for a in ("--set", s)]]  # fmt: skip
+FEW = {"training step": 24, "checkpoint write": 6, "manifest write": 6, "export write": 3, "export swap": 2,
+       "grid write": 3, "stats.jsonl line": 12, "random time": 1}  # fmt: skip
+
+
+@dataclass
+class Subject:
+    """A kind of run the trials kill: its command (``{data}``: the folder made by ``data``), how it
+    resumes, and the moments that happen in it with how often."""
+
+    args: list[str]
+    moments: dict[str, int]
+    resume: tuple[str, ...] = ("train", "--resume")
+    data: Callable[[Path], None] | None = None
+    in_process: bool = True  # False: its commands run as child processes (threads not pinned by a flag)
+
+    def argv(self, tmp: Path) -> list[str]:
+        return [a.replace("{data}", str(tmp / "data")) for a in self.args]
+
+
+def sr_folder(tmp: Path) -> None:
+    """Eight smooth 24x24 colour images: an SR training folder (inputs are their reductions)."""
+    import numpy as np
+    from PIL import Image
+
+    rng, root = np.random.default_rng(0), tmp / "data"
+    root.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[0:24, 0:24] / 24
+    for i in range(8):
+        f = rng.uniform(1, 4, 3)
+        img = np.stack([np.sin(f[c] * (xx + yy * c) + i) for c in range(3)], -1) * 127 + 128
+        Image.fromarray(img.astype("uint8")).save(root / f"{i}.png")
+
+
+def unpaired_folders(tmp: Path) -> None:
+    """trainA/ (thin bars) and trainB/ (thick bars), eight 16x16 grey images each."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for domain, width in (("trainA", 1), ("trainB", 4)):
+        (tmp / "data" / domain).mkdir(parents=True, exist_ok=True)
+        for i in range(8):
+            img = np.zeros((16, 16), "uint8")
+            c = int(rng.integers(2, 12))
+            img[:, c : c + width] = 255
+            Image.fromarray(img).save(tmp / "data" / domain / f"{i}.png")
+
+
+SUBJECTS = {
+    "ring8 mlp": Subject(ARGS, MOMENTS),
+    # a family with stages: the SRResNet stage for half the steps, then the adversarial one
+    "srgan (2 stages)": Subject(["train", "--data", "{data}", "--model", "srgan", *TRANSLATOR,
+                                 "--set", "model.pretrain=0.5", "--set", "model.perceptual=random"],
+                                FEW, data=sr_folder),
+    # four networks (two generators, two critics) and an image pool that is objective state
+    "cyclegan (4 networks)": Subject(["train", "--data", "{data}", "--model", "cyclegan", *TRANSLATOR,
+                                      "--set", "model.pool=4"], FEW, data=unpaired_folders),
+    "table fit": Subject(["tabular", "fit", "iris", "--epochs", "20", "--no-progress"],
+                         {"training step": 60, "checkpoint write": 4, "stats.jsonl line": 20,
+                          "random time": 1}, resume=("tabular", "fit", "--resume"), in_process=False),
+}  # fmt: skip
 
 # The child: install the moment's hook, then run the CLI. A write hook writes part of the bytes first,
 # as a kill in the middle of a write leaves them.
@@ -134,19 +202,25 @@ def child(moment: str, nth: int, frac: float, argv: list[str], timeout: float = 
 
 
 def final(run: Path) -> dict:
-    """What must match: the final checkpoint's networks, the export, stats.jsonl without timings."""
+    """What must match: the final checkpoint's networks (every one the family has), its objective's
+    tensors, every exported weights file, stats.jsonl without timings."""
     import torch
     from safetensors.torch import load_file
 
     from gankit.training.checkpoint import latest_checkpoint, load_checkpoint
 
     state = load_checkpoint(latest_checkpoint(run), torch.device("cpu"))
-    nets = {k: v for k, v in state.items() if isinstance(v, dict) and k in ("G", "D", "G_ema")}
+    nets = {
+        k: v
+        for k, v in state.items()
+        if isinstance(v, dict) and v and all(isinstance(t, torch.Tensor) for t in v.values())
+    }
     lines = (run / "stats.jsonl").read_text().splitlines()
+    exports = {p.name: load_file(p) for p in sorted((run / "model").glob("*.safetensors"))}
     return {
         "step": state["step"],
         "nets": nets,
-        "export": load_file(run / "model" / "model.safetensors"),
+        "export": {f"{name}/{k}": v for name, tensors in exports.items() for k, v in tensors.items()},
         "stats": [{k: v for k, v in json.loads(x).items() if k not in TIMING} for x in lines],
     }
 
@@ -159,52 +233,80 @@ def same(a: dict, b: dict) -> bool:
 
     return (
         a["step"] == b["step"] and a["stats"] == b["stats"] and equal(a["export"], b["export"])
-        and all(equal(a["nets"][n], b["nets"][n]) for n in a["nets"]) and a["nets"].keys() == b["nets"].keys()
+        and a["nets"].keys() == b["nets"].keys() and all(equal(a["nets"][n], b["nets"][n]) for n in a["nets"])
     )  # fmt: skip
 
 
-def trial(moment: str, nth: int, frac: float, reference: dict, tmp: Path, after_s: float = 600) -> str:
+def gankit_cli(*args: str, in_process: bool = True) -> None:
+    """The command as the user runs it; in this process where the run pins its threads (saves a
+    start-up per trial), else in a child with the environment a killed child had."""
+    if in_process:
+        from gankit.cli import main
+
+        try:
+            main(list(args))
+        except SystemExit as e:
+            if e.code:
+                raise RuntimeError(f"gankit {' '.join(args)} exited with {e.code}") from e
+        return
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    subprocess.run([sys.executable, "-m", "gankit", *args], check=True, capture_output=True, env=env)
+
+
+def trial(moment: str, nth: int, frac: float, reference: dict, tmp: Path, after_s: float = 600,
+          subject: str = "ring8 mlp") -> str:  # fmt: skip
     """One SIGKILL trial at the ``nth`` time of ``moment`` (``frac`` of a write's bytes written first;
     "random time": after ``after_s`` seconds): "identical", "differs", "lost" (the resume failed), or
-    "not killed" (the moment came after the run ended; compared all the same)."""
-    import gankit
-
+    "not killed" (the moment came after the run ended; compared all the same). ``tmp`` holds the
+    subject's data (made by :func:`reference_run`)."""
+    sub = SUBJECTS[subject]
     run = tmp / f"run-{moment.replace(' ', '-')}-{nth}-{frac:.3f}"
-    argv = [*ARGS, "--out", str(run)]
+    argv = [*sub.argv(tmp), "--out", str(run)]
     code = child(moment, nth, frac, argv, after_s)
     killed = code in (-9, 137) or code is None
     try:
         if killed and not (run / "config.yaml").is_file():  # killed before the run had anything:
-            subprocess.run([sys.executable, "-m", "gankit", *argv], check=True, capture_output=True)  # rerun
+            gankit_cli(*argv, in_process=sub.in_process)  # rerun
         elif killed:
-            gankit.train(resume=run, progress=False)
+            gankit_cli(*sub.resume, str(run), "--no-progress", in_process=sub.in_process)
         result = final(run)
     except Exception as e:  # noqa: BLE001  (a lost run is what this counts)
-        print(f"  {moment} #{nth}: lost ({type(e).__name__}: {e})", file=sys.stderr)
+        detail = e.stderr.decode()[-300:] if isinstance(e, subprocess.CalledProcessError) else e
+        print(f"  {subject}: {moment} #{nth}: lost ({type(e).__name__}: {detail})", file=sys.stderr)
         return "lost"
     if not same(result, reference):
         return "differs"
     return "identical" if killed else "not killed"
 
 
-def reference_run(tmp: Path) -> dict:
-    """The uninterrupted run every trial must end as."""
-    import gankit
-
-    gankit.train(out=tmp / "reference", overrides=SETTINGS, data="ring8", model="mlp", steps=STEPS)
+def reference_run(tmp: Path, subject: str = "ring8 mlp") -> dict:
+    """The uninterrupted run every trial of ``subject`` must end as (its data made in ``tmp``)."""
+    sub = SUBJECTS[subject]
+    if sub.data is not None:
+        sub.data(tmp)
+    gankit_cli(*sub.argv(tmp), "--out", str(tmp / "reference"), in_process=sub.in_process)
     return final(tmp / "reference")
 
 
 def kill_trials(n: int, seed: int, tmp: Path) -> dict[str, Counter]:
-    """``n`` trials spread over the moments (in turn, so every moment gets its share)."""
-    reference = reference_run(tmp)
-    rng, moments, results = random.Random(seed), list(MOMENTS), defaultdict(Counter)
-    for i in range(n):
-        moment = moments[i % len(moments)]
-        nth, frac, after_s = rng.randint(1, MOMENTS[moment]), rng.random(), rng.uniform(3.0, 12.0)
-        outcome = trial(moment, nth, frac, reference, tmp, after_s if moment == "random time" else 600)
-        results[moment][outcome] += 1
-        print(f"trial {i + 1}/{n}: {moment} #{nth}: {outcome}", flush=True)
+    """``n`` trials spread over the subjects (half on the ring8 run, which has every moment) and,
+    within a subject, over its moments in turn, so every moment gets its share."""
+    rng, results = random.Random(seed), defaultdict(Counter)
+    others = [s for s in SUBJECTS if s != "ring8 mlp"]
+    plan = [("ring8 mlp" if i % 2 == 0 else others[(i // 2) % len(others)]) for i in range(n)]
+    turn: Counter = Counter()
+    for subject in dict.fromkeys(plan):
+        where = tmp / subject.split()[0]
+        reference = reference_run(where, subject)
+        moments = SUBJECTS[subject].moments
+        for i in (i for i, s in enumerate(plan) if s == subject):
+            moment = list(moments)[turn[subject] % len(moments)]
+            turn[subject] += 1
+            nth, frac, after_s = rng.randint(1, moments[moment]), rng.random(), rng.uniform(3.0, 12.0)
+            outcome = trial(moment, nth, frac, reference, where, after_s if moment == "random time" else 600,
+                            subject)  # fmt: skip
+            results[f"{subject}: {moment}"][outcome] += 1
+            print(f"trial {i + 1}/{n}: {subject}: {moment} #{nth}: {outcome}", flush=True)
     return results
 
 
@@ -258,11 +360,15 @@ Machine: {one_line()}
 
 ## SIGKILL at random moments
 
-A tiny run (ring8, mlp width 16, {STEPS} steps, a tick every 4, checkpoint and grid every 8, evaluation
-every 16) is killed once at a random occurrence of the moment, resumed with `gankit train --resume`,
-and compared with an uninterrupted run of the same seed: the final checkpoint's networks, the export
-and stats.jsonl (timings aside) must be bit-identical. "not killed": the moment came after the run
-ended (the run is still compared). {total} trials in {kill_s:.0f} s: {bad} lost or different.
+Four kinds of tiny run are killed once each trial, at a random occurrence of the moment, resumed
+with the user's command (`gankit train --resume`, `gankit tabular fit --resume`) and compared with an
+uninterrupted run of the same seed: every network and objective tensor of the final checkpoint, every
+exported weights file and stats.jsonl (timings aside) must be bit-identical. The runs: ring8 (mlp width
+16, {STEPS} steps, a tick every 4, checkpoint and grid every 8, evaluation every 16: half the trials, it
+has every moment); SRGAN (24 steps at 16x16, the SRResNet stage then the adversarial one: kills land in
+either stage); CycleGAN (four networks and an image pool); a table fit (iris, 20 epochs).
+"not killed": the moment came after the run ended (the run is still compared). {total} trials in
+{kill_s:.0f} s: {bad} lost or different.
 
 {table(kills, "killed during")}
 

@@ -216,12 +216,15 @@ def final(run: Path) -> dict:
         if isinstance(v, dict) and v and all(isinstance(t, torch.Tensor) for t in v.values())
     }
     lines = (run / "stats.jsonl").read_text().splitlines()
+    events = run / "events.jsonl"  # warnings once each, as the uninterrupted run wrote them
+    events = events.read_text().splitlines() if events.exists() else []
     exports = {p.name: load_file(p) for p in sorted((run / "model").glob("*.safetensors"))}
     return {
         "step": state["step"],
         "nets": nets,
         "export": {f"{name}/{k}": v for name, tensors in exports.items() for k, v in tensors.items()},
         "stats": [{k: v for k, v in json.loads(x).items() if k not in TIMING} for x in lines],
+        "events": [{k: v for k, v in json.loads(x).items() if k != "time"} for x in events],
     }
 
 
@@ -232,7 +235,8 @@ def same(a: dict, b: dict) -> bool:
         return x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
 
     return (
-        a["step"] == b["step"] and a["stats"] == b["stats"] and equal(a["export"], b["export"])
+        a["step"] == b["step"] and a["stats"] == b["stats"] and a["events"] == b["events"]
+        and equal(a["export"], b["export"])
         and a["nets"].keys() == b["nets"].keys() and all(equal(a["nets"][n], b["nets"][n]) for n in a["nets"])
     )  # fmt: skip
 
@@ -363,12 +367,12 @@ Machine: {one_line()}
 Four kinds of tiny run are killed once each trial, at a random occurrence of the moment, resumed
 with the user's command (`gankit train --resume`, `gankit tabular fit --resume`) and compared with an
 uninterrupted run of the same seed: every network and objective tensor of the final checkpoint, every
-exported weights file and stats.jsonl (timings aside) must be bit-identical. The runs: ring8 (mlp width
-16, {STEPS} steps, a tick every 4, checkpoint and grid every 8, evaluation every 16: half the trials, it
-has every moment); SRGAN (24 steps at 16x16, the SRResNet stage then the adversarial one: kills land in
-either stage); CycleGAN (four networks and an image pool); a table fit (iris, 20 epochs).
-"not killed": the moment came after the run ended (the run is still compared). {total} trials in
-{kill_s:.0f} s: {bad} lost or different.
+exported weights file, stats.jsonl and events.jsonl (timings aside) must be bit-identical. The runs:
+ring8 (mlp width 16, {STEPS} steps, a tick every 4, checkpoint and grid every 8, evaluation every 16:
+half the trials, it has every moment); SRGAN (24 steps at 16x16, the SRResNet stage then the
+adversarial one: kills land in either stage); CycleGAN (four networks and an image pool); a table
+fit (iris, 20 epochs). "not killed": the moment came after the run ended (the run is still compared).
+{total} trials in {kill_s:.0f} s: {bad} lost or different.
 
 {table(kills, "killed during")}
 

@@ -9,7 +9,7 @@ import torch
 import yaml
 
 import gankit
-from gankit.training.monitors import Monitor, mean_pairwise_distance
+from gankit.training.monitors import EventLog, Monitor, mean_pairwise_distance
 
 
 def _events(run_dir) -> list[dict]:
@@ -137,3 +137,15 @@ def test_low_diversity_warns_against_real_and_own_best():
     g = torch.Generator().manual_seed(0)
     spread, collapsed = torch.randn(64, 2, generator=g), torch.randn(64, 2, generator=g) * 0.01
     assert mean_pairwise_distance(collapsed) < 0.05 * mean_pairwise_distance(spread)
+
+
+def test_a_resume_drops_the_events_it_will_meet_again_but_keeps_rollbacks(tmp_path):
+    log = EventLog(tmp_path / "events.jsonl")
+    log.write(5, "warning", message="early")
+    log.write(12, "rollback", message="loss was nan", to_step=8)  # happened: the checkpoint holds its effect
+    log.write(10, "best", message="kept")
+    log.write(15, "warning", message="after the checkpoint")
+    with log.path.open("a") as f:
+        f.write('{"step": 16, "event": "rollb')  # a line torn by a kill
+    log.truncate_after(10)
+    assert [(e["step"], e["event"]) for e in log.read()] == [(5, "warning"), (12, "rollback"), (10, "best")]

@@ -243,6 +243,7 @@ class Trainer:
         self.writer = JsonlWriter(self.run_dir / "stats.jsonl")
         if self.main:  # only rank 0 writes the run directory
             self.writer.truncate_after(self.step)
+            self.events.truncate_after(self.step)
         self.tb = tensorboard(self.run_dir) if self.main else None
         self.bar = progress_bar(self.progress, self.step, self.t.steps)
         if self.budget is not None:

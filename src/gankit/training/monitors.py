@@ -33,6 +33,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gankit.training.stats import JsonlWriter
+
 log = logging.getLogger(__name__)
 
 GRAD_WINDOW = 20  # ticks of gradient-norm history an explosion is judged against
@@ -64,6 +66,20 @@ class EventLog:
         if not self.path.exists():
             return []
         return [json.loads(line) for line in self.path.read_text().splitlines() if line]
+
+    def truncate_after(self, step: int) -> None:
+        """On resume: drop the events after the checkpoint's step (the resumed run meets them again)
+        and a line a kill cut short; a rollback stays, whatever its step — it happened, and the
+        checkpoint already holds its lowered learning rates, so it will not be met again."""
+        JsonlWriter(self.path).truncate_after(step, always=_is_rollback)
+
+
+def _is_rollback(line: str) -> bool:
+    try:
+        record = json.loads(line)
+    except ValueError:  # torn by a kill
+        return False
+    return isinstance(record, dict) and record.get("event") == "rollback"
 
 
 class Monitor:

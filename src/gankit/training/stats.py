@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -66,12 +67,14 @@ class JsonlWriter:
     def __init__(self, path: Path):
         self.path = path
 
-    def truncate_after(self, step: int) -> None:
-        """Keep the lines up to ``step`` (a resume writes the later ones again). A line a kill cut
-        short is dropped; the file is replaced whole, so a kill now loses nothing."""
+    def truncate_after(self, step: int, always: Callable[[str], bool] = lambda line: False) -> None:
+        """Keep the lines up to ``step`` (a resume writes the later ones again), and those ``always``
+        keeps. A line a kill cut short is dropped; the file is replaced whole, so a kill now loses
+        nothing."""
         if not self.path.exists():
             return
-        keep = [line for line in self.path.read_text().splitlines() if _step_of(line) <= step]
+        lines = self.path.read_text().splitlines()
+        keep = [line for line in lines if _step_of(line) <= step or (line.strip() and always(line))]
         durable.write_text(self.path, "".join(line + "\n" for line in keep), sync=False)
 
     def write(self, record: dict) -> None:

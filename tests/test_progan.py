@@ -178,3 +178,12 @@ def test_conditional_progan_draws_the_requested_digits_at_32x32(tmp_path):
     assert accuracy >= 0.5, per_class
     assert sum(share >= 0.5 for share in per_class) >= 6, per_class
     print(f"progan learning test: {time.perf_counter() - t0:.1f} s, accuracy {accuracy:.3f}, {per_class}")
+
+
+def test_wgan_gp_takes_its_own_penalty_instead_of_the_familys_r1():
+    data = tiny_images()
+    cfg = Config()
+    cfg.data.name, cfg.model.name = "tiny", "progan"
+    assert resolve_config(cfg, data).loss.r1 == 1.0
+    cfg.loss.name = "wgan-gp"
+    assert resolve_config(cfg, data).loss.r1 == 0.0

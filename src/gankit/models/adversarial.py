@@ -21,7 +21,7 @@ from gankit.training.objective import Objective, Phase, Stage, Term, TrainContex
 class Game(Objective):
     """Real batches, fakes (with the D phase's forward reused by the G phase), D's inputs."""
 
-    shown = ("loss/D", "loss/G", "D(x)", "D(G(z))")
+    shown = ("loss/D", "loss/G", "D(x)", "D(G(z))", "ada/p")  # ada/p: only when ADA is on
 
     def __init__(self, ctx: TrainContext):
         super().__init__(ctx)

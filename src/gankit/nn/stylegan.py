@@ -105,22 +105,27 @@ class StyleLayer(nn.Module):
     """Modulated 3x3 conv (after a 2x bilinear upsampling when ``up``), per-pixel noise of learned
     strength (random while training, a fixed map in evaluation mode), bias, leaky ReLU."""
 
-    def __init__(self, w_dim: int, cin: int, cout: int, resolution: int, up: bool = False):
+    def __init__(
+        self, w_dim: int, cin: int, cout: int, resolution: int, up: bool = False, noise: bool = True
+    ):
         super().__init__()
         self.conv, self.up = ModulatedConv(w_dim, cin, cout, 3), up
-        self.noise_strength = nn.Parameter(torch.zeros(()))
-        self.register_buffer("noise_const", torch.randn(1, 1, resolution, resolution))
+        self.noise_strength = nn.Parameter(torch.zeros(())) if noise else None
+        if noise:
+            self.register_buffer("noise_const", torch.randn(1, 1, resolution, resolution))
         self.bias = nn.Parameter(torch.zeros(cout))
 
     def forward(self, x: Tensor, w: Tensor) -> Tensor:
         if self.up:
             x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
-        x = self.conv(x, w)
+        x = self.conv(x, w) + self.bias[:, None, None]
+        if self.noise_strength is None:
+            return lrelu(x)
         if self.training:  # the global RNG: seeded by the run and restored on resume
             noise = torch.randn(len(x), 1, *x.shape[2:], device=x.device, dtype=x.dtype)
         else:
             noise = self.noise_const
-        return lrelu(x + noise * self.noise_strength + self.bias[:, None, None])
+        return lrelu(x + noise * self.noise_strength)
 
 
 class ToRGB(nn.Module):
@@ -175,6 +180,7 @@ class StyleGenerator(nn.Module):
         max_width: int,
         w_avg_beta: float = 0.995,
         mapping_lr_mul: float = 0.01,
+        noise: bool = True,
     ):
         super().__init__()
         out_ch, res, _ = shape
@@ -185,9 +191,12 @@ class StyleGenerator(nn.Module):
         self.num_classes, self.w_dim, self.w_avg_beta = num_classes, w_dim, w_avg_beta
         self.mapping_net = MappingNetwork(z_dim, num_classes, w_dim, mapping_layers, mapping_lr_mul)
         self.const = nn.Parameter(torch.randn(ch[0], 4, 4))
-        convs = [StyleLayer(w_dim, ch[0], ch[0], 4)]
+        convs = [StyleLayer(w_dim, ch[0], ch[0], 4, noise=noise)]
         for i, r in enumerate(levels[1:], start=1):
-            convs += [StyleLayer(w_dim, ch[i - 1], ch[i], r, up=True), StyleLayer(w_dim, ch[i], ch[i], r)]
+            convs += [
+                StyleLayer(w_dim, ch[i - 1], ch[i], r, up=True, noise=noise),
+                StyleLayer(w_dim, ch[i], ch[i], r, noise=noise),
+            ]
         self.convs = nn.ModuleList(convs)
         self.torgbs = nn.ModuleList(ToRGB(w_dim, c, out_ch) for c in ch)
         self.num_ws = len(convs) + 1  # a level's toRGB shares its w with the next level's first conv
@@ -327,5 +336,7 @@ class StyleDiscriminator(nn.Module):
         out = self.out(h)
         if self.cmap is None:
             return out.squeeze(1)
+        # StyleGAN2-ADA's projection: D's output vector against the label's embedding (a realism
+        # head beside it, as SNGAN's, learnt the classes more slowly here)
         cmap = self.cmap(F.one_hot(y, self.num_classes).to(h.dtype))
         return (out * cmap).sum(dim=1) / math.sqrt(self.cmap_dim)

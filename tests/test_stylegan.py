@@ -260,8 +260,9 @@ def test_latent_commands_refuse_bad_input_in_one_line(model_dirs, tmp_path, caps
 # 0.98) at 32x32, conditional, at 300 of its 500 steps so that CI can afford it. Measured on a 2-core
 # AVX-512 EPYC shared with other jobs, pinned to one core, one thread, gankit's MNIST classifier
 # already cached: 0.74 of the digits of the class asked for (8 classes at 0.48 or more, the weakest
-# 0.42), 64 s for the whole test. Untrained or collapsed generators draw 0.1-0.36 (Adam 2e-3: 0.23 at
-# 400 steps; gamma 0.1 every 16 steps: 0.32).
+# 0.42) in 64 s (load average 2.5) to 96 s (load average 3) for the whole test (training gankit's MNIST
+# classifier, once per session, adds about a minute); 250 steps drew 0.60. Untrained or collapsed
+# generators draw 0.1-0.36 (Adam 2e-3: 0.23 at 400 steps; gamma 0.1 every 16 steps: 0.32).
 LEARNING_STEPS = 300
 LEARNING_MIN = 0.6
 

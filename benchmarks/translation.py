@@ -53,7 +53,8 @@ def run_case(task: str, family: str, minutes: float | None, out: Path, env: dict
     grids = sorted(out.glob("fakes_*.png"))  # held-out input | output | target rows: docs' before/after
     if grids:
         IMAGES.mkdir(parents=True, exist_ok=True)
-        shutil.copy(grids[-1], IMAGES / f"translation-{task}{'-' * bool(sets)}{'-'.join(sets)}.png")
+        name = "-".join([task, *sets]).replace("=", "-").replace(".", "-")
+        shutil.copy(grids[-1], IMAGES / f"translation-{name}.png")
     budget = json.loads((out / "budget.json").read_text()) if (out / "budget.json").exists() else {}
     return {"task": " ".join([task, *sets]), "family": family, "wall_s": wall,
             "trained_s": budget.get("trained_s"), "steps": budget.get("steps_run"), "results": results,

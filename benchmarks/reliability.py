@@ -268,6 +268,8 @@ def trial(moment: str, nth: int, frac: float, reference: dict, tmp: Path, after_
     argv = [*sub.argv(tmp), "--out", str(run)]
     code = child(moment, nth, frac, argv, after_s)
     killed = code in (-9, 137) or code is None
+    if killed and (run / "report.html").is_file():  # the report is a run's last write: it had ended
+        killed = False  # (gankit train --resume rightly says so: nothing to resume)
     try:
         if killed and not (run / "config.yaml").is_file():  # killed before the run had anything:
             gankit_cli(*argv, in_process=sub.in_process)  # rerun

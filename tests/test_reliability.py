@@ -36,9 +36,11 @@ def references(reliability, tmp_path_factory):
 
 # (subject, moment, occurrence): half-way through the second checkpoint, between the two renames of
 # an export swap, inside a stats.jsonl line, in a training step at a seeded random step; SRGAN in its
-# second (adversarial) stage, CycleGAN's four networks half-way through a checkpoint
+# second (adversarial) stage, CycleGAN's four networks half-way through a checkpoint; after the last
+# checkpoint, before its export is whole (the resume redoes the export, then the report)
 rng = random.Random(15)
 TRIALS = [("ring8 mlp", "checkpoint write", 2), ("ring8 mlp", "export swap", 2),
+          ("ring8 mlp", "manifest write", 5), ("ring8 mlp", "export swap", 4),
           ("ring8 mlp", "stats.jsonl line", 3), ("ring8 mlp", "training step", rng.randint(1, 40)),
           ("srgan (2 stages)", "training step", 17),
           ("cyclegan (4 networks)", "checkpoint write", 3)]  # fmt: skip

@@ -147,12 +147,8 @@ def _resume(run_dir: Path, overrides, progress, callbacks, options, data):
         state["progress"] = {**state.get("progress", {}), "steps": cfg.train.steps}
         used = elapsed_since(started)
     if state["step"] >= cfg.train.steps:
-        if not (run_dir / "report.html").is_file():  # killed while writing its report: finish that
-            from gankit import durable
-            from gankit.training.loop import RunResult
-
-            durable.remove_temporaries(run_dir)
-            return _finish(RunResult(run_dir, int(state["step"])))
+        if not (run_dir / "report.html").is_file():  # killed after its last checkpoint, before its
+            return _finish(run(cfg, data, run_dir, state, progress=False))  # report: export, report
         raise GankitError(
             f"{run_dir} already finished its {state['step']} steps", "raise --steps to train it further"
         )

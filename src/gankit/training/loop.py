@@ -198,6 +198,10 @@ class Trainer:
         save_checkpoint(
             self.run_dir / "checkpoints", self.step, self.snapshot(), keep=self.t.keep_checkpoints
         )
+        self.export()
+
+    def export(self) -> None:
+        """model/ as of this step (deterministic: its draws come from a seeded or forked generator)."""
         with durable.replace_dir(self.run_dir / "model") as staged:  # the previous export stays whole
             self.outputs.save(self.step, staged)
 
@@ -249,6 +253,8 @@ class Trainer:
         if self.budget is not None:
             self.budget.begin(self.step)
         try:
+            if self.main and state is not None and self.step >= self.t.steps:  # killed after its last
+                self.export()  # checkpoint: that step's export may be missing or cut short; redo it
             return self.loop(callbacks)
         except OSError as e:  # a full disk: what is on it is whole; say how to go on
             if not durable.is_no_space(e):

@@ -157,7 +157,7 @@ def sample(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Generate rows, optionally with columns fixed to values."""
-    from gankit.tabular.synthesizer import TabularGAN
+    from gankit.tabular.rows import RowSampler  # numpy only: no torch import for a sampling process
 
     if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise GankitError(f"can't write '{out.suffix or out.name}'", "use --out with .csv or .parquet")
@@ -167,8 +167,7 @@ def sample(
             raise GankitError(f"--condition '{c}' is not col=value", "e.g. --condition species=setosa")
         k, v = c.split("=", 1)
         conditions[k.strip()] = v.strip()
-    gan = TabularGAN.load(model)
-    write_table(gan.sample(n, conditions=conditions or None, seed=seed), out)
+    write_table(RowSampler.load(model).sample(n, conditions=conditions or None, seed=seed), out)
     typer.echo(f"wrote {n} rows to {out}")
 
 

@@ -9,19 +9,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 
 from gankit import durable
 from gankit.errors import GankitError
 from gankit.tabular.model import Generator, TabularModelConfig
-from gankit.tabular.sampler import CondSampler
-from gankit.tabular.transformer import MISSING, DataTransformer, _isna, _plain
+from gankit.tabular.rows import FORMAT, FORMAT_VERSION, RowSampler, bad_weights, read_model_dir
+from gankit.tabular.transformer import DataTransformer
 
 log = logging.getLogger(__name__)
-FORMAT, FORMAT_VERSION = "gankit-tabular", 1
-MAX_REJECTION_ROUNDS = 50
 
 
 @dataclass
@@ -186,83 +183,17 @@ class TabularGAN:
             raise GankitError(f"dp_delta={self.dp_delta} must be in (0, 1)", "e.g. --dp-delta 1e-5")
 
     # ---- sample ----------------------------------------------------------------------------------
-    @torch.no_grad()
     def sample(self, n: int, conditions: dict | None = None, seed: int | None = 0, batch_size: int = 2000):
         """``n`` synthetic rows as a DataFrame; deterministic for a ``seed``.
 
         ``conditions`` fixes columns to values: one discrete column goes into the generator's condition
-        vector, and every condition is then enforced by rejection sampling.
+        vector, and every condition is then enforced by rejection sampling. Runs in numpy
+        (:mod:`gankit.tabular.rows`), as ``gankit tabular sample`` does.
         """
         if self.generator is None or self.transformer is None:
             raise GankitError("this TabularGAN is not fitted", "call fit(df) or TabularGAN.load(dir) first")
-        if n < 1:
-            raise GankitError(f"n={n} asks for no rows", "ask for 1 or more")
-        conds = self._parse_conditions(conditions or {})
-        g = torch.Generator().manual_seed(seed if seed is not None else torch.seed())
-        sampler = CondSampler(self.transformer, None, torch.device("cpu"))
-        vector = next(
-            ((name, v) for name, v in conds.items() if self.transformer.column(name).discrete), None
-        )
-        frames, have = [], 0
-        for _ in range(MAX_REJECTION_ROUNDS):
-            df = self._generate(min(batch_size, max(n - have, 1) * (4 if conds else 1)), sampler, vector, g)
-            for name, value in conds.items():
-                df = df[_matches(df[name], value)]
-            frames.append(df)
-            have += len(df)
-            if have >= n:
-                break
-        import pandas as pd
-
-        out = pd.concat(frames, ignore_index=True)
-        if len(out) < n:
-            raise GankitError(
-                f"only {len(out)} of {n} generated rows met the conditions {conditions}",
-                "ask for fewer rows or conditions, or train longer",
-            )
-        return out.iloc[:n].reset_index(drop=True)
-
-    def _generate(self, n: int, sampler: CondSampler, vector, g: torch.Generator):
-        if not sampler.n_columns:
-            cond = torch.zeros(n, 0)
-        elif vector is None:
-            cond = sampler.sample_cond(n, g)
-        else:
-            name, value = vector
-            i = sampler.columns.index(name)
-            j = self.transformer.column(name).categories.index(value)
-            cond = sampler.one_hot(torch.full((n,), i), torch.full((n,), j))
-        z = torch.randn(n, self.latent_dim, generator=g)
-        raw = self.generator(z, cond)
-        # one-hot spans: a draw from softmax(logits) (Gumbel-max with our generator), as CTGAN samples
-        out, start = [], 0
-        for s in self.transformer.spans:
-            x = raw[:, start : start + s.dim]
-            if s.activation == "tanh":
-                out.append(torch.tanh(x))
-            else:
-                u = torch.rand(x.shape, generator=g).clamp(1e-10, 1 - 1e-10)
-                out.append(x - torch.log(-torch.log(u)))
-            start += s.dim
-        return self.transformer.inverse_transform(torch.cat(out, 1).numpy())
-
-    def _parse_conditions(self, conditions: dict) -> dict:
-        parsed = {}
-        for name, value in conditions.items():
-            info = self.transformer.column(name)
-            if info.discrete:
-                v = MISSING if _isna(value) else _match_category(value, info.categories)
-                if v is None:
-                    shown = ", ".join(map(str, info.categories[:20]))
-                    raise GankitError(f"column '{name}' has no value {value!r}", f"use one of: {shown}")
-                parsed[name] = v
-            elif _isna(value):
-                if not info.has_missing:
-                    raise GankitError(f"column '{name}' has no missing values", "condition on a value")
-                parsed[name] = None
-            else:
-                parsed[name] = _numeric_condition(value, info)
-        return parsed
+        weights = {k: v.detach().cpu().numpy() for k, v in self.generator.state_dict().items()}
+        return RowSampler(self.transformer, weights, self.latent_dim).sample(n, conditions, seed, batch_size)
 
     # ---- save / load -----------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
@@ -282,34 +213,19 @@ class TabularGAN:
     @classmethod
     def load(cls, directory: str | Path) -> TabularGAN:
         """A saved model directory, or a run directory holding one in ``model/``."""
-        d = Path(directory)
-        model = durable.readable_dir(d / "model")  # mid-swap after a crash: the previous export
-        if not (d / "config.json").is_file() and (model / "config.json").is_file():
-            d = model
-        files = [d / "config.json", d / "transformer.json", d / "model.safetensors"]
-        if not all(f.is_file() for f in files):
-            raise GankitError(
-                f"{d} is not a tabular model (config.json, transformer.json, model.safetensors)",
-                "pass the --out directory of `gankit tabular fit`",
-            )
-        config = json.loads(files[0].read_text())
-        if config.get("format") != FORMAT or config.get("format_version", 0) > FORMAT_VERSION:
-            raise GankitError(f"{d} was not written by this gankit's tabular format", "refit the model")
+        config, transformer, weights, d = read_model_dir(directory)
         params = config["params"]
         gan = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
         model = config["model"]
         gan.model_config = TabularModelConfig(
             **{k: tuple(v) if isinstance(v, list) else v for k, v in model.items()}
         )
-        gan.transformer = DataTransformer.from_state(json.loads(files[1].read_text()))
+        gan.transformer = transformer
         gan.generator = Generator(gan.model_config)
         try:
-            gan.generator.load_state_dict(load_file(files[2]))
-        except Exception as e:  # not safetensors (a planted pickle is never unpickled), or another model's
-            raise GankitError(
-                f"{files[2]} is not this model's weights ({type(e).__name__})",
-                "refit the model, or restore the directory as `gankit tabular fit` wrote it",
-            ) from None
+            gan.generator.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
+        except Exception as e:  # another model's weights
+            raise bad_weights(d / "model.safetensors", e) from None
         gan.generator.eval()
         gan.dp_epsilon_spent = config.get("dp_epsilon_spent")
         gan.result = TrainResult(history=config.get("history", []))
@@ -338,44 +254,3 @@ def _epoch_callback(on_epoch, steps_per_epoch: int):
             return on_epoch({"epoch": last["step"] // steps_per_epoch, **last})
 
     return callback
-
-
-def _match_category(value, categories: list):
-    """The category ``value`` names; CLI strings match numbers and booleans by their text."""
-    value = _plain(value)
-    if value in categories:
-        return value
-    text = str(value).strip().lower()
-    for c in categories:
-        if c != MISSING and str(c).lower() == text:
-            return c
-    return None
-
-
-def _numeric_condition(value, info):
-    import pandas as pd
-
-    try:
-        if info.kind == "datetime":
-            return pd.Timestamp(value)
-        v = float(value)
-    except (TypeError, ValueError):
-        raise GankitError(f"column '{info.name}' is {info.kind}; {value!r} is not", "give a number") from None
-    if not info.lo <= v <= info.hi:
-        raise GankitError(
-            f"column '{info.name}' = {value} is outside the fitted range [{info.lo:g}, {info.hi:g}]",
-            "condition on a value inside it",
-        )
-    return v
-
-
-def _matches(series, value):
-    if value is None:
-        return series.isna()
-    if value == MISSING:
-        return series.isna()
-    if not isinstance(value, (float, str, bool, int)):  # a timestamp
-        return (series == value).fillna(False).astype(bool)
-    if isinstance(value, float):
-        return np.isclose(series.astype(float), value, rtol=1e-9, atol=1e-9) & series.notna()
-    return series.map(lambda x: not _isna(x) and _plain(x) == value).astype(bool)

@@ -10,9 +10,10 @@ from torch import nn
 from gankit.cli import main
 from gankit.config import DataConfig
 from gankit.data.paired import PairedData, load_paired_folder
+from gankit.nn.fill import FillResidual, diffusion_fill
 from gankit.nn.image2image import PatchGAN, UNet
 from gankit.translation.color import image_to_l_ab, l_ab_to_image, lab_to_rgb, rgb_to_lab
-from gankit.translation.masks import composite, random_masks
+from gankit.translation.masks import composite, masked_input, random_masks
 from gankit.translation.translator import Translator
 
 
@@ -82,6 +83,35 @@ def test_inpainting_returns_the_known_pixels_unchanged_and_is_deterministic():
     assert torch.equal(out * (1 - mask), x * (1 - mask))
     assert not torch.equal(out * mask, x * mask)
     assert torch.equal(out, t.translate(x, mask))  # dropout off at inference
+
+
+class _Zero(nn.Module):
+    def forward(self, x):
+        return torch.zeros_like(x[:, :-1])
+
+
+def test_fill_residual_starts_from_the_diffusion_fill_and_learns_a_correction():
+    x = torch.linspace(-1, 1, 24).view(1, 1, 1, 24).expand(2, 3, 16, 24).clone()  # a smooth ramp
+    mask = torch.zeros(2, 1, 16, 24)
+    mask[:, :, 4:10, 6:14] = 1
+    a = masked_input(x, mask)
+    fill = diffusion_fill(x * (1 - mask), mask)
+    assert torch.equal(FillResidual(_Zero())(a), fill)  # no correction: exactly the fill
+    assert (fill - x).abs().max() < 0.05  # a ramp is harmonic: the fill finds it
+    net = FillResidual(UNet(4, 3, width=8, depth=2, dropout=0.0))
+    assert torch.equal(net(a), fill)  # the correction's gain starts at 0
+    net.gain.data.fill_(1.0)
+    out = net(a)
+    assert torch.equal(out * (1 - mask), x * (1 - mask)) and not torch.equal(out, fill)
+    net(a).abs().sum().backward()
+    assert net.gain.grad is not None and all(p.grad is not None for p in net.net.parameters())
+
+
+def test_fill_is_for_inpainting_only(capsys):
+    code, _, err = run_cli(["train", "--data", "mnist-edges", "--model", "pix2pix", "--steps", "1",
+                            "--set", "model.fill=diffusion"], capsys)  # fmt: skip
+    assert code == 2 and "model.fill=diffusion is for holes" in err and "inpainting" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def _save(path, array):

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gankit.errors import GankitError
+from gankit.nn.fill import diffusion_fill, mean_fill
 
 
 def _skimage_metrics():
@@ -92,25 +93,6 @@ def masked_error(pred: Tensor, target: Tensor, mask: Tensor, power: int, inside:
     m = mask if inside else 1 - mask
     diff = ((pred - target).abs() / 2) ** power * m
     return float(diff.sum() / (m.sum() * pred.shape[1]).clamp_min(1))
-
-
-def mean_fill(image: Tensor, mask: Tensor) -> Tensor:
-    """Holes filled with each image's mean known colour."""
-    known = 1 - mask
-    mean = (image * known).sum((2, 3), keepdim=True) / known.sum((2, 3), keepdim=True).clamp_min(1)
-    return torch.where(mask > 0.5, mean.expand_as(image), image)
-
-
-def diffusion_fill(image: Tensor, mask: Tensor, iterations: int = 200) -> Tensor:
-    """Holes filled by repeated averaging of their neighbours (a harmonic fill from the border):
-    the strongest trivial fill for smooth regions."""
-    x = mean_fill(image, mask)
-    kernel = torch.tensor([[0.0, 0.25, 0.0], [0.25, 0.0, 0.25], [0.0, 0.25, 0.0]], device=x.device)
-    kernel = kernel.view(1, 1, 3, 3).repeat(x.shape[1], 1, 1, 1)
-    for _ in range(iterations):
-        blurred = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel, groups=x.shape[1])
-        x = torch.where(mask > 0.5, blurred, image)
-    return x
 
 
 def evaluate_pairs(

@@ -91,6 +91,28 @@ def test_a_0_1_tabular_model_loads_and_samples_as_it_did():
     pd.testing.assert_frame_equal(got.reset_index(drop=True), expected, check_dtype=False, atol=0.11)
 
 
+def test_the_sampling_command_samples_a_0_1_tabular_model_as_it_did(tmp_path):
+    import pandas as pd
+
+    from gankit.cli import main
+
+    main(
+        [
+            "tabular",
+            "sample",
+            str(FIXTURES / "tab-iris"),
+            "-n",
+            "5",
+            "--seed",
+            "0",
+            "--out",
+            str(tmp_path / "s.csv"),
+        ]
+    )
+    expected = pd.read_csv(FIXTURES / "tab-iris" / "sample-seed0.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "s.csv"), expected, check_dtype=False, atol=0.11)
+
+
 def test_sampling_a_tabular_model_as_a_generator_names_the_right_command():
     from gankit.errors import GankitError
 

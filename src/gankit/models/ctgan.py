@@ -200,6 +200,7 @@ class TableOutputs(Outputs):
 
     def save(self, step: int, model_dir: Path) -> None:
         from gankit import __version__
+        from gankit.tabular.rows import SAMPLER
         from gankit.tabular.synthesizer import FORMAT, FORMAT_VERSION, write_model
 
         cfg, data = self.ctx.cfg, self.ctx.data
@@ -208,7 +209,7 @@ class TableOutputs(Outputs):
             "format": FORMAT, "format_version": FORMAT_VERSION, "gankit_version": __version__,
             "task": "synthesize", "family": "ctgan", "params": tabular_params(cfg),
             "model": dataclasses.asdict(mc), "dp_epsilon_spent": self.ctx.objective.epsilon_spent(),
-            "history": self.history(),
+            "history": self.history(), "sampler": SAMPLER,
         }  # fmt: skip
         write_model(model_dir, config, self.export(step), data.transformer)
 

@@ -21,6 +21,9 @@ from gankit.tabular.transformer import MISSING, DataTransformer, _isna, _plain
 
 FORMAT, FORMAT_VERSION = "gankit-tabular", 1
 MAX_REJECTION_ROUNDS = 50
+# config.json's "sampler": exports written since sampling moved to numpy say so; older ones (no key)
+# keep sampling with torch's generator, so a seed gives the rows it gave when they were written
+SAMPLER = "numpy"
 BN_EPS = 1e-5  # torch.nn.BatchNorm1d's default, which the generator uses
 
 
@@ -74,8 +77,14 @@ class RowSampler:
         self.cdf = [np.cumsum(np.asarray(c.counts, np.float64) / max(sum(c.counts), 1)) for c in discrete]
 
     @classmethod
-    def load(cls, directory: str | Path) -> RowSampler:
+    def load(cls, directory: str | Path):
+        """The sampler a model directory was written for: this one, or (for an export from before
+        sampling moved to numpy, which has no ``"sampler"``) a ``TabularGAN``, sampling as it did."""
         config, transformer, weights, d = read_model_dir(directory)
+        if config.get("sampler") != SAMPLER:
+            from gankit.tabular.synthesizer import TabularGAN
+
+            return TabularGAN.load(directory)
         return cls(transformer, weights, int(config["model"]["latent_dim"]), d / "model.safetensors")
 
     @staticmethod
@@ -122,6 +131,9 @@ class RowSampler:
         cond[np.arange(n), self.offsets[col] + cat] = 1
         return cond
 
+    def rng(self, seed: int | None):
+        return np.random.default_rng(seed)
+
     def generate(self, n: int, rng: np.random.Generator, vector=None):
         z = rng.standard_normal((n, self.latent_dim), dtype=np.float32)
         raw = self.forward(z, self.conditions(n, rng, vector))
@@ -144,7 +156,7 @@ class RowSampler:
         if n < 1:
             raise GankitError(f"n={n} asks for no rows", "ask for 1 or more")
         conds = parse_conditions(self.transformer, conditions or {})
-        rng = np.random.default_rng(seed)
+        rng = self.rng(seed)
         vector = next(((k, v) for k, v in conds.items() if self.transformer.column(k).discrete), None)
         frames, have = [], 0
         for _ in range(MAX_REJECTION_ROUNDS):

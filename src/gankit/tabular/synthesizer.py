@@ -15,7 +15,7 @@ from safetensors.torch import save
 from gankit import durable
 from gankit.errors import GankitError
 from gankit.tabular.model import Generator, TabularModelConfig
-from gankit.tabular.rows import FORMAT, FORMAT_VERSION, RowSampler, bad_weights, read_model_dir
+from gankit.tabular.rows import FORMAT, FORMAT_VERSION, SAMPLER, RowSampler, bad_weights, read_model_dir
 from gankit.tabular.transformer import DataTransformer
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ class TabularGAN:
         self.result: TrainResult | None = None
         self.dp_epsilon_spent: float | None = None
         self.run_dir: Path | None = None
+        self.sampler = SAMPLER  # what a fit's export samples with ("torch": exports from before it)
 
     def params(self) -> dict[str, Any]:
         keys = ["epochs", "batch_size", "latent_dim", "g_dims", "d_dims", "pac", "lr_g", "lr_d", "d_steps"]
@@ -171,6 +172,7 @@ class TabularGAN:
             other.model_config,
         )
         self.result, self.dp_epsilon_spent = other.result, other.dp_epsilon_spent
+        self.sampler = other.sampler
         if other.dp_delta is not None:
             self.dp_delta = other.dp_delta
 
@@ -193,7 +195,11 @@ class TabularGAN:
         if self.generator is None or self.transformer is None:
             raise GankitError("this TabularGAN is not fitted", "call fit(df) or TabularGAN.load(dir) first")
         weights = {k: v.detach().cpu().numpy() for k, v in self.generator.state_dict().items()}
-        return RowSampler(self.transformer, weights, self.latent_dim).sample(n, conditions, seed, batch_size)
+        kind = RowSampler if self.sampler == SAMPLER else TorchRowSampler
+        rows = kind(self.transformer, weights, self.latent_dim)
+        if kind is TorchRowSampler:
+            rows.generator = self.generator.eval()
+        return rows.sample(n, conditions, seed, batch_size)
 
     # ---- save / load -----------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
@@ -206,7 +212,7 @@ class TabularGAN:
             "format": FORMAT, "format_version": FORMAT_VERSION, "gankit_version": __version__,
             "task": "synthesize", "family": "ctgan", "params": self.params(),
             "model": asdict(self.model_config), "dp_epsilon_spent": self.dp_epsilon_spent,
-            "history": self.result.history if self.result else [],
+            "history": self.result.history if self.result else [], "sampler": self.sampler,
         }  # fmt: skip
         return write_model(Path(directory), config, self.generator, self.transformer)
 
@@ -229,6 +235,7 @@ class TabularGAN:
         gan.generator.eval()
         gan.dp_epsilon_spent = config.get("dp_epsilon_spent")
         gan.result = TrainResult(history=config.get("history", []))
+        gan.sampler = config.get("sampler", "torch")
         return gan
 
 
@@ -254,3 +261,38 @@ def _epoch_callback(on_epoch, steps_per_epoch: int):
             return on_epoch({"epoch": last["step"] // steps_per_epoch, **last})
 
     return callback
+
+
+class TorchRowSampler(RowSampler):
+    """How exports written before sampling moved to numpy sample: torch's generator draws the
+    conditions, the noise and the Gumbel noise (the same rows for a seed as then)."""
+
+    generator: Generator
+
+    def rng(self, seed: int | None) -> torch.Generator:
+        return torch.Generator().manual_seed(seed if seed is not None else torch.seed())
+
+    @torch.no_grad()
+    def generate(self, n: int, g: torch.Generator, vector=None):
+        from gankit.tabular.sampler import CondSampler
+
+        sampler = CondSampler(self.transformer, None, torch.device("cpu"))
+        if not sampler.n_columns:
+            cond = torch.zeros(n, 0)
+        elif vector is None:
+            cond = sampler.sample_cond(n, g)
+        else:
+            name, value = vector
+            i, j = sampler.columns.index(name), self.transformer.column(name).categories.index(value)
+            cond = sampler.one_hot(torch.full((n,), i), torch.full((n,), j))
+        raw = self.generator(torch.randn(n, self.latent_dim, generator=g), cond)
+        out, start = [], 0
+        for s in self.transformer.spans:
+            x = raw[:, start : start + s.dim]
+            if s.activation == "tanh":
+                out.append(torch.tanh(x))
+            else:
+                u = torch.rand(x.shape, generator=g).clamp(1e-10, 1 - 1e-10)
+                out.append(x - torch.log(-torch.log(u)))
+            start += s.dim
+        return self.transformer.inverse_transform(torch.cat(out, 1).numpy())

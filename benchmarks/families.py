@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -89,19 +90,13 @@ def _launch(case: tuple[str, str, str], minutes: float, core: int | None, tmp: P
            "--out", str(out), *[a for x in sets for a in ("--set", x)]]  # fmt: skip
     if core is not None:
         cmd = ["taskset", "-c", str(core), *cmd]
-    done = subprocess.run(cmd, capture_output=True, text=True, env={"OMP_NUM_THREADS": "1", **_env()})
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     if done.returncode:
         print(f"{case}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
         return {"family": family, "data": data, "augment": augment, "failed": True}
     result = json.loads(done.stdout.strip().splitlines()[-1])
     print(json.dumps(result), flush=True)
     return result
-
-
-def _env() -> dict:
-    import os
-
-    return {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
 
 
 def table(results: list[dict], args) -> str:

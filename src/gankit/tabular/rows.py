@@ -84,7 +84,7 @@ class RowSampler:
         if config.get("sampler") != SAMPLER:
             from gankit.tabular.synthesizer import TabularGAN
 
-            return TabularGAN.load(directory)
+            return TabularGAN.from_model_dir(config, transformer, weights, d)
         return cls(transformer, weights, int(config["model"]["latent_dim"]), d / "model.safetensors")
 
     @staticmethod

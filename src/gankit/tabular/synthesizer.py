@@ -194,11 +194,11 @@ class TabularGAN:
         """
         if self.generator is None or self.transformer is None:
             raise GankitError("this TabularGAN is not fitted", "call fit(df) or TabularGAN.load(dir) first")
-        weights = {k: v.detach().cpu().numpy() for k, v in self.generator.state_dict().items()}
-        kind = RowSampler if self.sampler == SAMPLER else TorchRowSampler
-        rows = kind(self.transformer, weights, self.latent_dim)
-        if kind is TorchRowSampler:
-            rows.generator = self.generator.eval()
+        if self.sampler == SAMPLER:
+            weights = {k: v.detach().cpu().numpy() for k, v in self.generator.state_dict().items()}
+            rows = RowSampler(self.transformer, weights, self.latent_dim)
+        else:
+            rows = TorchRowSampler(self.transformer, self.generator.eval(), self.latent_dim)
         return rows.sample(n, conditions, seed, batch_size)
 
     # ---- save / load -----------------------------------------------------------------------------
@@ -219,7 +219,11 @@ class TabularGAN:
     @classmethod
     def load(cls, directory: str | Path) -> TabularGAN:
         """A saved model directory, or a run directory holding one in ``model/``."""
-        config, transformer, weights, d = read_model_dir(directory)
+        return cls.from_model_dir(*read_model_dir(directory))
+
+    @classmethod
+    def from_model_dir(cls, config: dict, transformer, weights: dict, d: Path) -> TabularGAN:
+        """What :func:`~gankit.tabular.rows.read_model_dir` read, as a ``TabularGAN``."""
         params = config["params"]
         gan = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
         model = config["model"]
@@ -267,16 +271,18 @@ class TorchRowSampler(RowSampler):
     """How exports written before sampling moved to numpy sample: torch's generator draws the
     conditions, the noise and the Gumbel noise (the same rows for a seed as then)."""
 
-    generator: Generator
+    def __init__(self, transformer: DataTransformer, generator: Generator, latent_dim: int):
+        from gankit.tabular.sampler import CondSampler
+
+        self.transformer, self.generator, self.latent_dim = transformer, generator, latent_dim
+        self.cond_sampler = CondSampler(transformer, None, torch.device("cpu"))
 
     def rng(self, seed: int | None) -> torch.Generator:
         return torch.Generator().manual_seed(seed if seed is not None else torch.seed())
 
     @torch.no_grad()
     def generate(self, n: int, g: torch.Generator, vector=None):
-        from gankit.tabular.sampler import CondSampler
-
-        sampler = CondSampler(self.transformer, None, torch.device("cpu"))
+        sampler = self.cond_sampler
         if not sampler.n_columns:
             cond = torch.zeros(n, 0)
         elif vector is None:

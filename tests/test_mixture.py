@@ -64,3 +64,19 @@ def test_special_functions_match_scipy():
     np.testing.assert_allclose(digamma(x), special.digamma(x), rtol=0, atol=1e-10)
     np.testing.assert_allclose(gammaln(x), special.gammaln(x), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(betaln(x, x[::-1]), special.betaln(x, x[::-1]), rtol=1e-9)  # cancellation
+
+
+def test_columns_fitted_side_by_side_are_fitted_as_each_alone():
+    from gankit.tabular.mixture import fit_mixtures
+
+    rng = np.random.default_rng(1)
+    columns = [rng.normal(0, 1, 300), np.concatenate([rng.normal(-3, 0.2, 50), rng.normal(4, 1, 40)]),
+               rng.exponential(2.0, 1000)]  # fmt: skip
+    ks = [10, 3, 7]
+    together = fit_mixtures(columns, ks, 1e-3)
+    for x, k, fit in zip(columns, ks, together, strict=True):
+        alone = DPGaussianMixture1D(k, 1e-3).fit(x)
+        assert fit.n_iter_ == alone.n_iter_ and fit.weights_.shape == (k,)
+        np.testing.assert_allclose(fit.means_, alone.means_, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(fit.variances_, alone.variances_, rtol=1e-9)
+        np.testing.assert_allclose(fit.weights_, alone.weights_, rtol=1e-9, atol=1e-12)

@@ -28,8 +28,8 @@ def digamma(x) -> np.ndarray:
     shift = np.zeros_like(x)
     for _ in range(6):
         small = x < 6
-        shift[small] -= 1.0 / x[small]
-        x = np.where(small, x + 1.0, x)
+        shift -= np.where(small, 1.0 / x, 0.0)
+        x = x + small
     inv2 = 1.0 / (x * x)
     series = inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 * (1 / 252 - inv2 * (1 / 240 - inv2 / 132))))
     return shift + np.log(x) - 0.5 / x - series
@@ -70,62 +70,136 @@ class DPGaussianMixture1D:
         self.k, self.alpha, self.max_iter, self.tol = n_components, weight_prior, max_iter, tol
 
     def fit(self, x: np.ndarray) -> DPGaussianMixture1D:
-        x = np.asarray(x, dtype=np.float64).ravel()
-        self.mean_prior, self.var_prior = x.mean(), x.var(ddof=1) if len(x) > 1 else 1.0
-        resp = np.zeros((len(x), self.k))
-        resp[np.arange(len(x)), _kmeans_1d(x, self.k)] = 1.0
-        self._m_step(x, resp)
-        bound, self.n_iter_, self.converged_ = -np.inf, 0, False
-        for n in range(1, self.max_iter + 1):
-            log_resp = self._e_step(x)
-            self._m_step(x, np.exp(log_resp))
-            previous, bound = bound, self._lower_bound(log_resp)
-            self.n_iter_ = n
-            if abs(bound - previous) < self.tol:
-                self.converged_ = True
-                break
-        self.weights_ = self._weights()
+        (fit,) = fit_mixtures([x], [self.k], self.alpha, self.max_iter, self.tol)
+        self.weights_, self.means_, self.variances_ = fit.weights_, fit.means_, fit.variances_
+        self.n_iter_, self.converged_ = fit.n_iter_, fit.converged_
         return self
 
-    def _m_step(self, x: np.ndarray, resp: np.ndarray) -> None:
-        nk = resp.sum(0) + _EPS
-        xk = resp.T @ x / nk
-        sk = resp.T @ (x * x) / nk - xk**2 + _REG
-        self.conc = (1.0 + nk, self.alpha + np.hstack((np.cumsum(nk[::-1])[-2::-1], 0)))
-        self.mean_precision = 1.0 + nk
-        self.means_ = (self.mean_prior + nk * xk) / self.mean_precision
-        self.dof = 1.0 + nk
-        self.variances_ = (
-            self.var_prior + nk * (sk + (1.0 / self.mean_precision) * (xk - self.mean_prior) ** 2)
-        ) / self.dof
 
-    def _log_weights(self) -> np.ndarray:
-        a, b = self.conc
-        digamma_sum = digamma(a + b)
-        return digamma(a) - digamma_sum + np.hstack((0, np.cumsum(digamma(b) - digamma_sum)[:-1]))
+class Mixture:
+    """One column's fitted mixture: ``weights_``, ``means_``, ``variances_``, ``n_iter_``, ``converged_``."""
 
-    def _e_step(self, x: np.ndarray) -> np.ndarray:
-        precision = 1.0 / self.variances_
+    def __init__(self, weights, means, variances, n_iter: int, converged: bool):
+        self.weights_, self.means_, self.variances_ = weights, means, variances
+        self.n_iter_, self.converged_ = n_iter, converged
+
+
+def fit_mixtures(
+    columns: list[np.ndarray], ks: list[int], weight_prior: float, max_iter: int = 100, tol: float = 1e-3
+) -> list[Mixture]:
+    """The mixture of each column (``ks[i]`` components for ``columns[i]``), fitted side by side.
+
+    One EM step updates every column at once, as arrays of (columns, rows, components) padded to the
+    longest column and the most components: a table's continuous columns mostly run all ``max_iter``
+    steps, and on a few hundred rows a step's cost is numpy's per-call overhead, so thirty columns
+    cost little more than one. Padded rows and components take no part (weights and masks); a column
+    stops updating at its own convergence, so each result is the one fitting it alone gives.
+    """
+    if not columns:
+        return []
+    fit = _Batch(columns, ks, weight_prior)
+    bound = np.full(len(columns), -np.inf)
+    active, n_iter = np.ones(len(columns), dtype=bool), np.zeros(len(columns), dtype=int)
+    for n in range(1, max_iter + 1):
+        log_resp = fit.e_step()
+        fit.m_step(np.exp(log_resp) * fit.valid[:, :, None], active)
+        new = fit.lower_bound(log_resp)
+        n_iter[active] = n
+        converged = active & (np.abs(new - bound) < tol)
+        bound = np.where(active, new, bound)
+        active &= ~converged
+        if not active.any():
+            break
+    weights = fit.weights()
+    return [
+        Mixture(weights[c, :k], fit.means[c, :k], fit.variances[c, :k], int(n_iter[c]), not active[c])
+        for c, k in enumerate(ks)
+    ]
+
+
+class _Batch:
+    """Parameters of several columns' mixtures as (columns, components) arrays (see fit_mixtures)."""
+
+    def __init__(self, columns: list[np.ndarray], ks: list[int], alpha: float):
+        xs = [np.asarray(x, dtype=np.float64).ravel() for x in columns]
+        n, k = max(len(x) for x in xs), max(ks)
+        self.alpha = alpha
+        self.x, self.valid = np.zeros((len(xs), n)), np.zeros((len(xs), n), dtype=bool)
+        self.comp = np.arange(k)[None, :] < np.asarray(ks)[:, None]  # (C, K) real components
+        resp = np.zeros((len(xs), n, k))
+        for c, (x, kc) in enumerate(zip(xs, ks, strict=True)):
+            self.x[c, : len(x)], self.valid[c, : len(x)] = x, True
+            resp[c, np.arange(len(x)), _kmeans_1d(x, kc)] = 1.0
+        self.mean_prior = np.array([x.mean() for x in xs])[:, None]
+        self.var_prior = np.array([x.var(ddof=1) if len(x) > 1 else 1.0 for x in xs])[:, None]
+        self.m_step(resp, np.ones(len(xs), dtype=bool))
+
+    def m_step(self, resp: np.ndarray, update: np.ndarray) -> None:
+        """New parameters from responsibilities (C, N, K), for the columns in ``update`` only."""
+        nk = np.where(self.comp, resp.sum(1) + _EPS, 0.0)  # a padded component holds nothing
+        safe = np.where(self.comp, nk, 1.0)
+        xk = np.einsum("cnk,cn->ck", resp, self.x) / safe
+        sk = np.einsum("cnk,cn->ck", resp, self.x * self.x) / safe - xk**2 + _REG
+        # the mass of the components after each (summed from the last, as a column alone is)
+        later = _shift_left(np.cumsum(nk[:, ::-1], axis=1)[:, ::-1], 0.0)
+        mean_precision = 1.0 + nk
+        new = {
+            "conc_a": 1.0 + nk,
+            "conc_b": self.alpha + later,
+            "mean_precision": mean_precision,
+            "means": (self.mean_prior + nk * xk) / mean_precision,
+            "dof": 1.0 + nk,
+            "variances": (self.var_prior + nk * (sk + (xk - self.mean_prior) ** 2 / mean_precision))
+            / (1.0 + nk),
+        }
+        for name, value in new.items():
+            old = getattr(self, name, value)
+            setattr(self, name, np.where(update[:, None], value, old))
+
+    def e_step(self) -> np.ndarray:
+        a, b, k = self.conc_a, self.conc_b, self.comp.shape[1]
+        psi = digamma(np.concatenate((a, b, a + b, 0.5 * self.dof), axis=1))  # one call for the four
+        psi_a, psi_b, psi_sum, psi_dof = psi[:, :k], psi[:, k : 2 * k], psi[:, 2 * k : 3 * k], psi[:, 3 * k :]
+        before = _shift_right(np.cumsum(psi_b - psi_sum, axis=1), 0.0)  # the sticks broken before each
+        log_weights = np.where(self.comp, psi_a - psi_sum + before, -np.inf)
+        precision = 1.0 / self.variances
+        x, means = self.x[:, :, None], self.means[:, None, :]
         log_gauss = (
-            -0.5 * (math.log(2 * math.pi) + (x[:, None] - self.means_[None, :]) ** 2 * precision)
-            + 0.5 * np.log(precision)
-            - 0.5 * np.log(self.dof)
+            -0.5 * (math.log(2 * math.pi) + (x - means) ** 2 * precision[:, None])
+            + 0.5 * np.log(precision)[:, None]
+            - 0.5 * np.log(self.dof)[:, None]
         )
-        log_lambda = math.log(2.0) + digamma(0.5 * self.dof)
-        weighted = log_gauss + 0.5 * (log_lambda - 1.0 / self.mean_precision) + self._log_weights()
-        return weighted - logsumexp(weighted, axis=1)
+        log_lambda = math.log(2.0) + psi_dof
+        weighted = (
+            log_gauss + (0.5 * (log_lambda - 1.0 / self.mean_precision))[:, None] + log_weights[:, None]
+        )
+        return weighted - logsumexp(weighted, axis=2)
 
-    def _lower_bound(self, log_resp: np.ndarray) -> float:
-        log_det_chol = -0.5 * np.log(self.variances_) - 0.5 * np.log(self.dof)
+    def lower_bound(self, log_resp: np.ndarray) -> np.ndarray:
+        """Each column's variational lower bound (C,)."""
+        m = self.comp
+        log_det_chol = -0.5 * np.log(self.variances) - 0.5 * np.log(self.dof)
         log_wishart = -(self.dof * log_det_chol + self.dof * 0.5 * math.log(2.0) + gammaln(0.5 * self.dof))
-        return float(
-            -np.sum(np.exp(log_resp) * log_resp)
-            - np.sum(log_wishart)
-            + np.sum(betaln(*self.conc))
-            - 0.5 * np.sum(np.log(self.mean_precision))
+        inside = self.valid[:, :, None] & m[:, None, :]
+        entropy = np.where(inside, np.exp(log_resp) * np.where(inside, log_resp, 0.0), 0.0).sum((1, 2))
+        return (
+            -entropy
+            - np.where(m, log_wishart, 0.0).sum(1)
+            + np.where(m, betaln(self.conc_a, self.conc_b), 0.0).sum(1)
+            - 0.5 * np.where(m, np.log(self.mean_precision), 0.0).sum(1)
         )
 
-    def _weights(self) -> np.ndarray:
-        a, b = self.conc
-        weights = a / (a + b) * np.hstack((1, np.cumprod(b / (a + b))[:-1]))
-        return weights / weights.sum()
+    def weights(self) -> np.ndarray:
+        a, b = self.conc_a, self.conc_b
+        sticks = np.where(self.comp, b / (a + b), 1.0)
+        weights = np.where(self.comp, a / (a + b), 0.0) * _shift_right(np.cumprod(sticks, axis=1), 1.0)
+        return weights / weights.sum(1, keepdims=True)
+
+
+def _shift_right(a: np.ndarray, fill: float) -> np.ndarray:
+    """(C, K) -> each row moved one place right, ``fill`` in front."""
+    return np.concatenate((np.full((len(a), 1), fill), a[:, :-1]), axis=1)
+
+
+def _shift_left(a: np.ndarray, fill: float) -> np.ndarray:
+    return np.concatenate((a[:, 1:], np.full((len(a), 1), fill)), axis=1)

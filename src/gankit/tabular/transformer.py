@@ -122,10 +122,13 @@ class DataTransformer:
         if len(df) == 0 or len(df.columns) == 0:
             raise GankitError("the table is empty", "give a table with at least one row and one column")
         kinds = infer_kinds(df, discrete_columns, metadata)
-        self.columns = [self._fit_column(df[name], kinds[name]) for name in df.columns]
+        fitted = [self._fit_column(df[name], kinds[name]) for name in df.columns]
+        self.columns = [info for info, _ in fitted]
+        self._fit_modes([(info, x) for info, x in fitted if x is not None])
         return self
 
-    def _fit_column(self, s: pd.Series, kind: Kind) -> ColumnInfo:
+    def _fit_column(self, s: pd.Series, kind: Kind) -> tuple[ColumnInfo, np.ndarray | None]:
+        """The column's description, and its values when its modes are still to be fitted."""
         info = ColumnInfo(name=str(s.name), kind=kind, dtype=str(s.dtype), has_missing=bool(s.isna().any()))
         if info.discrete:
             values = [v for v in pd.unique(s.dropna())]
@@ -134,7 +137,7 @@ class DataTransformer:
                 info.categories.append(MISSING)
             counts = s.map(lambda v: MISSING if _isna(v) else _plain(v)).value_counts()
             info.counts = [int(counts.get(v, 0)) for v in info.categories]
-            return info
+            return info, None
         if kind == "datetime":
             s = pd.to_datetime(s)
             info.tz = str(s.dt.tz) if s.dt.tz is not None else None
@@ -149,8 +152,7 @@ class DataTransformer:
         if kind == "continuous":
             info.decimals = _decimals(x)
         info.lo, info.hi = float(x.min()), float(x.max())
-        info.means, info.stds, info.weights = self._fit_modes(x)
-        return info
+        return info, x
 
     def _numeric(self, s: pd.Series, info: ColumnInfo) -> np.ndarray:
         """The column's non-missing values as float64 (datetimes as whole units of ``info.unit``)."""
@@ -162,22 +164,30 @@ class DataTransformer:
             info.unit = next(u for u, k in _UNIT_NS.items() if (ns % k == 0).all())
         return (ns // _UNIT_NS[info.unit]).astype(np.float64)
 
-    def _fit_modes(self, x: np.ndarray) -> tuple[list[float], list[float], list[float]]:
-        from gankit.tabular.mixture import DPGaussianMixture1D
+    def _fit_modes(self, columns: list[tuple[ColumnInfo, np.ndarray]]) -> None:
+        """Each numeric column's modes: one mixture per column, all fitted side by side."""
+        from gankit.tabular.mixture import fit_mixtures
 
-        rng = np.random.default_rng(self.seed)
-        fit_x = rng.choice(x, GMM_FIT_ROWS, replace=False) if len(x) > GMM_FIT_ROWS else x
-        k = min(self.max_modes, len(np.unique(fit_x)))
-        if k < 2:
-            return [float(x[0])], [max(float(x.std()), 1e-3)], [1.0]
+        fits = []
+        for info, x in columns:
+            rng = np.random.default_rng(self.seed)  # each column's sample drawn as when fitted alone
+            fit_x = rng.choice(x, GMM_FIT_ROWS, replace=False) if len(x) > GMM_FIT_ROWS else x
+            k = min(self.max_modes, len(np.unique(fit_x)))
+            if k < 2:
+                info.means, info.stds, info.weights = [float(x[0])], [max(float(x.std()), 1e-3)], [1.0]
+            else:
+                fits.append((info, x, fit_x, k))
         # a mode that has not converged in GMM_MAX_ITER steps is still a fine mode
-        gmm = DPGaussianMixture1D(k, self.weight_prior, max_iter=GMM_MAX_ITER, tol=1e-3).fit(fit_x)
-        keep = gmm.weights_ > 0.005
-        means = gmm.means_[keep]
-        stds = np.sqrt(gmm.variances_[keep])
-        # a mode narrower than the data's spacing makes alpha explode; floor it
-        floor = max(1e-3 * (x.max() - x.min()), 1e-6)
-        return means.tolist(), np.maximum(stds, floor).tolist(), gmm.weights_[keep].tolist()
+        mixtures = fit_mixtures(
+            [f[2] for f in fits], [f[3] for f in fits], self.weight_prior, GMM_MAX_ITER, 1e-3
+        )
+        for (info, x, _, _), gmm in zip(fits, mixtures, strict=True):
+            keep = gmm.weights_ > 0.005
+            # a mode narrower than the data's spacing makes alpha explode; floor it
+            floor = max(1e-3 * (x.max() - x.min()), 1e-6)
+            info.means = gmm.means_[keep].tolist()
+            info.stds = np.maximum(np.sqrt(gmm.variances_[keep]), floor).tolist()
+            info.weights = gmm.weights_[keep].tolist()
 
     # ---- transform -------------------------------------------------------------------------------
     @property

@@ -18,14 +18,20 @@ class EMA:
     def __init__(self, net: nn.Module, decay: float, start: int = 0):
         self.decay, self.start = decay, start
         self.shadow = copy.deepcopy(net).eval().requires_grad_(False)
-        self._params = [p for p in net.parameters()]
-        self._shadow_params = [p for p in self.shadow.parameters()]
+        self._shadow_params = list(self.shadow.parameters())
+        self.track(net)
+
+    def track(self, net: nn.Module) -> None:
+        """List ``net``'s tensors once: walking its modules each step costs a small network more than
+        the update. Call again when they are replaced (a memory-format conversion replaces buffers)."""
+        self._params = list(net.parameters())
+        self._buffer_pairs = list(zip(self.shadow.buffers(), net.buffers(), strict=True))
 
     @torch.no_grad()
     def update(self, net: nn.Module, step: int) -> None:
         weight = 1.0 if step < self.start else 1.0 - self.decay
         torch._foreach_lerp_(self._shadow_params, self._params, weight)
-        for b_ema, b in zip(self.shadow.buffers(), net.buffers(), strict=True):
+        for b_ema, b in self._buffer_pairs:
             b_ema.copy_(b)
 
 

@@ -17,13 +17,18 @@ from gankit.config import Config
 from gankit.errors import GankitError
 from gankit.models.base import Family, Group, Net
 from gankit.training import distributed, performance
+from gankit.training.adam import EagerAdam
 from gankit.training.ema import EMA
 from gankit.training.progress import Progress, lr_factor
 
 
-def build_optimizer(kind: str, params, group: Group, device: torch.device) -> torch.optim.Optimizer:
+def build_optimizer(
+    kind: str, params, group: Group, device: torch.device, compile: bool = False
+) -> torch.optim.Optimizer:
     fast = performance.fast_optimizer_kwargs(device)
     decay = {"weight_decay": group.weight_decay} if group.weight_decay else {}
+    if kind == "adam" and device.type == "cpu" and not compile:
+        return EagerAdam(params, lr=group.lr, betas=group.betas, **decay)
     if kind == "adam":
         return torch.optim.Adam(params, lr=group.lr, betas=group.betas, **decay, **fast)
     if kind == "rmsprop":
@@ -59,13 +64,24 @@ class Parts:
             for name, net in self.nets.items()
             if net.ema and cfg.optim.ema > 0
         }
+        # listed once (Module.requires_grad_ walks every submodule, each phase of every step)
+        self._params = {name: list(net.module.parameters()) for name, net in self.trained.items()}
         self.groups = self.family.groups(cfg)
         self.opts: dict[str, torch.optim.Optimizer] = {}
         for g, spec in self.groups.items():
             params = [p for net in self.trained.values() if net.group == g for p in net.module.parameters()]
             if params:
-                self.opts[g] = build_optimizer(cfg.optim.optimizer, params, spec, self.device)
+                self.opts[g] = build_optimizer(
+                    cfg.optim.optimizer, params, spec, self.device, cfg.train.compile
+                )
         self.scheds = {g: torch.optim.lr_scheduler.LambdaLR(o, self.factor) for g, o in self.opts.items()}
+
+    def train_only(self, names: set[str]) -> None:
+        """Gradients for the trained networks in ``names``, none for the others."""
+        for name, params in self._params.items():
+            flag = name in names
+            for p in params:
+                p.requires_grad_(flag)
 
     def params_of(self, names: tuple[str, ...]) -> list[nn.Parameter]:
         return [p for n in names for p in self.nets[n].module.parameters()]
@@ -77,6 +93,8 @@ class Parts:
         for name, net in self.nets.items():
             if channels_last:
                 net.module.to(memory_format=torch.channels_last)
+                if name in self.emas:
+                    self.emas[name].track(net.module)
             called = performance.compile_net(net.module) if self.cfg.train.compile else net.module
             out[name] = distributed.wrap(called, self.device) if net.group is not None else called
         return out

@@ -15,12 +15,9 @@ def iterate(
     """Run ``phases`` (those due this step); ``at_tick``: report each phase's gradient norm once."""
     ctx: TrainContext = objective.ctx
     phases = [p for p in phases if ctx.step % p.every == 0]
-    nets = parts.trained
     for i, phase in enumerate(phases):
         # a phase trains its networks; those whose graph the next phase reuses keep their gradients
-        needs_grad = set(phase.trains) | set(phase.keeps)
-        for name, net in nets.items():
-            net.module.requires_grad_(name in needs_grad)
+        parts.train_only(set(phase.trains) | set(phase.keeps))
         reused = i + 1 < len(phases) and bool(set(phase.keeps) & set(phases[i + 1].trains))
         for r in range(phase.repeats):
             objective.new_repeat()

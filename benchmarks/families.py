@@ -37,7 +37,7 @@ DATA = {"full": 0, "500": 50}  # digits per class kept (0: all)
 HERE = Path(__file__).resolve().parent
 
 
-def run_case(family: str, data: str, augment: str, minutes: float, out: Path, sets=()) -> dict:
+def run_case(family: str, data: str, augment: str, minutes: float, out: Path, sets=(), threads=None) -> dict:
     """Train and judge one case in this process (the worker side)."""
     import torch
 
@@ -50,9 +50,10 @@ def run_case(family: str, data: str, augment: str, minutes: float, out: Path, se
     real = subset(DATA[data]) if DATA[data] else None
     started = time.perf_counter()
     gankit.train(
-        data="mnist", model=family, resolution=32, conditional=True, minutes=minutes, steps=1_000_000,
+        data="mnist", model=family, resolution=32, conditional=True, minutes=minutes,
         real_data=real, out=out, progress=False,
-        overrides=[f"loss.augment={AUGMENT[augment]}", "monitor.eval_every=0", "train.threads=1", *sets],
+        overrides=[f"loss.augment={AUGMENT[augment]}", "monitor.eval_every=0",
+                   *([f"train.threads={threads}"] if threads else []), *sets],
     )  # fmt: skip
     wall = time.perf_counter() - started
     stats = [json.loads(line) for line in (out / "stats.jsonl").read_text().splitlines()]
@@ -88,9 +89,11 @@ def _launch(case: tuple[str, str, str], minutes: float, core: int | None, tmp: P
     out = tmp / f"{family}-{data}-{augment}"
     cmd = [sys.executable, __file__, "--case", f"{family}:{data}:{augment}", "--minutes", str(minutes),
            "--out", str(out), *[a for x in sets for a in ("--set", x)]]  # fmt: skip
-    if core is not None:
-        cmd = ["taskset", "-c", str(core), *cmd]
-    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    env = dict(os.environ)
+    if core is not None:  # one case a core: one thread
+        cmd = ["taskset", "-c", str(core), *cmd, "--threads", "1"]
+        env["OMP_NUM_THREADS"] = "1"
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode:
         print(f"{case}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
         return {"family": family, "data": data, "augment": augment, "failed": True}
@@ -103,8 +106,13 @@ def table(results: list[dict], args) -> str:
     accuracy = next((r["classifier_accuracy"] for r in results if not r.get("failed")), None)
     lines = [
         f"\n## Image families at equal time: {args.minutes:g} minutes each on MNIST 32x32 ({date.today()})\n",
-        f"{machine()}; each case on one core, one thread{', two cases at once' if args.workers > 1 else ''}. "
-        f"Command: `python benchmarks/families.py --minutes {args.minutes:g} --workers {args.workers}"
+        f"{machine()}; "
+        + (
+            "each case on one core, one thread, two cases at once. "
+            if args.workers > 1
+            else "one case at a time on every core. "
+        )
+        + f"Command: `python benchmarks/families.py --minutes {args.minutes:g} --workers {args.workers}"
         f"{'' if args.families == ','.join(FAMILIES) else ' --families ' + args.families}"
         f"{'' if args.data == ','.join(DATA) else ' --data ' + args.data}"
         f"{'' if args.augment == ','.join(AUGMENT) else ' --augment ' + args.augment}"
@@ -141,9 +149,10 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--case", help=argparse.SUPPRESS)  # the worker: family:data:augment
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--threads", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.case:
-        print(json.dumps(run_case(*args.case.split(":"), args.minutes, args.out, args.set)))
+        print(json.dumps(run_case(*args.case.split(":"), args.minutes, args.out, args.set, args.threads)))
         return
     cases = [(f, d, a) for f in args.families.split(",") for d in args.data.split(",")
              for a in args.augment.split(",")]  # fmt: skip

@@ -146,3 +146,26 @@ def test_the_default_job_has_a_budget_that_a_chosen_length_overrides():
     for chosen in (dict(steps=10), dict(epochs=1)):
         assert resolve_config(make_config(None, **chosen), data).train.minutes is None
     assert resolve_config(make_config(None, minutes=2), data).train.minutes == 2
+
+
+def test_a_chosen_budget_is_not_shortened_by_a_recipe_length_and_takes_the_budget_recipe():
+    from gankit.api import load_run_data, make_config
+    from gankit.models import MODELS
+    from gankit.training.setup import BUDGET_MAX_STEPS, resolve_config
+
+    for name in ("sngan", "biggan", "stylegan"):
+        opts = dict(data="mnist", model=name, resolution=32, conditional=True)
+        data = load_run_data(make_config(None, **opts))
+        plain = resolve_config(make_config(None, **opts), data)
+        budgeted = resolve_config(make_config(None, minutes=10, **opts), data)
+        sized = resolve_config(make_config(None, minutes=10, steps=800, **opts), data)
+        assert plain.train.minutes is None and plain.train.steps == 500  # the learning tests' recipe
+        assert budgeted.train.steps == BUDGET_MAX_STEPS  # the budget, not 500 steps, ends the run
+        assert sized.train.steps == 800 and sized.train.minutes == 10
+        budget_recipe = MODELS.get(name).budget_recipe("mnist", data)
+        assert budget_recipe, f"{name} has no recipe for a 10-minute mnist run"
+        for key, value in budget_recipe.items():
+            section, field = key.split(".")
+            assert getattr(getattr(budgeted, section), field) == value, key
+            # the user's --steps keeps the length-tuned recipe
+            assert getattr(getattr(sized, section), field) == getattr(getattr(plain, section), field), key

@@ -282,3 +282,14 @@ def test_conditional_stylegan_draws_the_requested_digits_at_32x32(tmp_path):
     print(f"stylegan learning test: {time.perf_counter() - t0:.1f} s, accuracy {accuracy:.3f}, {per_class}")
     assert accuracy >= LEARNING_MIN, per_class
     assert sum(share >= 0.3 for share in per_class) >= 8, per_class
+
+
+def test_label_dim_sets_the_labels_share_of_the_mapping_input_and_0_keeps_the_old_shape():
+    from gankit.nn.stylegan import StyleGenerator
+
+    old = StyleGenerator((1, 32, 32), 10, 64, 128, 2, 8, 32).mapping_net
+    assert old.embed.weight.shape == (128, 10) and old.net[0].weight.shape == (128, 64 + 128)
+    narrow = StyleGenerator((1, 32, 32), 10, 64, 128, 2, 8, 32, label_dim=16).mapping_net
+    assert narrow.embed.weight.shape == (16, 10) and narrow.net[0].weight.shape == (128, 64 + 16)
+    z, y = torch.randn(6, 64), torch.arange(6) % 10
+    assert narrow(z, y).shape == (6, 128)

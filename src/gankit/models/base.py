@@ -86,6 +86,7 @@ class Family:
     Options: ClassVar[type] = NoOptions
     # dataset name -> {"section.key": value} filled into fields the user left on auto
     recipes: ClassVar[dict[str, dict[str, Any]]] = {}
+    budget_recipes: ClassVar[dict[str, dict[str, Any]]] = {}  # data name -> settings under --minutes
     # the kinds of data it models ("images", "points", "table") and, among families that model the
     # data, the one with the highest priority is the default
     data_kinds: ClassVar[tuple[str, ...]] = ("images", "points")
@@ -107,6 +108,12 @@ class Family:
 
     def recipe(self, data_name: str, data: Any) -> dict[str, Any]:
         return self.recipes.get(data_name, {})
+
+    def budget_recipe(self, data_name: str, data: Any) -> dict[str, Any]:
+        """Settings for a run whose length is a wall-clock budget (``--minutes`` without ``--steps``),
+        over the recipe: typically a rate schedule that decays over the planned length, or rates and
+        sizes for a run of thousands of steps where the recipe was sized for hundreds."""
+        return self.budget_recipes.get(data_name, {})
 
     def load_data(self, cfg: Config) -> Any:
         """The data ``cfg.data`` names, in the form this family trains on (images or points here)."""

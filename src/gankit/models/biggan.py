@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from gankit.models.adversarial import Game
 from gankit.models.base import Shape, register_model
-from gankit.models.sngan import _DEFAULTS, RECIPE_32, SNGAN, InitScheme, SNGANOptions
+from gankit.models.sngan import _DEFAULTS, BUDGET_32, RECIPE_32, SNGAN, InitScheme, SNGANOptions
 from gankit.nn.resnet import ResNetGenerator, init_resnet, levels, spectral_norm_layers
 from gankit.training.objective import Stage, TrainContext
 
@@ -86,6 +86,7 @@ class BigGAN(SNGAN):
     Options = BigGANOptions
     defaults = {**_DEFAULTS, "optim.betas_g": (0.0, 0.999), "optim.betas_d": (0.0, 0.999)}
     recipes: dict[str, dict[str, Any]] = {"mnist": RECIPE_32, "digits": RECIPE_32}
+    budget_recipes: dict[str, dict[str, Any]] = {"mnist": BUDGET_32, "digits": BUDGET_32}
 
     def check_options(self, cfg, data) -> list[str]:
         m = cfg.model

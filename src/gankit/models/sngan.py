@@ -76,6 +76,14 @@ RECIPE_32 = {
     "train.steps": 500,
 }
 
+# A wall-clock budget (--minutes without --steps) runs thousands of steps, not the recipe's 500. At
+# the recipe's constant 2e-3 for ten minutes BigGAN drifted (a class at 1.3% of the samples, another
+# at 28%; 0.19 drawn with confidence); the rate decaying linearly to 0 over the planned length and an
+# EMA of 0.995 instead of 0.98: 0.64 confident, classes 8.7-11.1%, classifier FD 2.5 (one core of an
+# AVX2 EPYC, 5,011 steps; docs/benchmarks.md). Width 16 at the same budget ran a third of the steps
+# and scored lower (0.60).
+BUDGET_32 = {"optim.schedule": "linear", "optim.ema": 0.995}
+
 
 def check_resnet_shape(name: str, shape: Shape) -> str | None:
     if len(shape) != 3:
@@ -99,6 +107,7 @@ class SNGAN(GeneratorFamily):
     convolutional = True
     defaults = _DEFAULTS
     recipes: dict[str, dict[str, Any]] = {"mnist": RECIPE_32, "digits": RECIPE_32}
+    budget_recipes: dict[str, dict[str, Any]] = {"mnist": BUDGET_32, "digits": BUDGET_32}
 
     def check_shape(self, shape: Shape) -> str | None:
         return check_resnet_shape(self.name, shape)

@@ -38,6 +38,11 @@ class StyleGANOptions:
     # w must hold z and the label apart: at 64 (below z's 64 + the label's) the classes came slowly
     w_dim: int = field(default=128, metadata={"help": "size of w, the mapping network's output"})
     mapping_layers: int = field(default=2, metadata={"help": "layers of the mapping MLP (StyleGAN2: 8)"})
+    # the label's share of the mapping input: at its default (as wide as w, twice z) a conditional
+    # mnist run drew one digit per class whatever z was (recall 0.003); see the budget recipe
+    label_dim: int = field(
+        default=0, metadata={"help": "size of the label embedding fed to the mapping (0: w_dim)"}
+    )
     mapping_lr: float = field(default=0.01, metadata={"help": "learning-rate multiplier of the mapping MLP"})
     noise: bool = field(default=True, metadata={"help": "per-pixel noise inputs of learned strength"})
     mixing: float = field(default=0.9, metadata={"help": "share of batches with style mixing (0: off)"})
@@ -82,6 +87,13 @@ RECIPE_32: dict[str, Any] = {
     "optim.ema": 0.98,
     "train.steps": 500,
 }
+
+# A wall-clock budget (--minutes without --steps): the recipe with a narrow label embedding. With the
+# embedding as wide as w (twice z) a ten-minute conditional run drew one digit per class whatever z
+# was (recall 0.01, classifier FD 10.5); at 16 dims: recall 0.52, FD 1.36, confident 0.58, classes
+# 9.3-11.8% (one core of an AVX2 EPYC, 4,101 steps; docs/benchmarks.md). A linear rate decay with an
+# EMA of 0.995 on top gave FD 1.06 but classes 8.6-13.1%.
+BUDGET_32: dict[str, Any] = {"model.label_dim": 16}
 
 
 class StyleGame(Game):
@@ -165,6 +177,7 @@ class StyleGAN(GeneratorFamily):
     convolutional = True
     styles = True  # its exports have per-layer styles (`gankit style-mix`, `gankit project`)
     recipes: dict[str, dict[str, Any]] = {"mnist": RECIPE_32, "digits": RECIPE_32}
+    budget_recipes: dict[str, dict[str, Any]] = {"mnist": BUDGET_32, "digits": BUDGET_32}
 
     def check_shape(self, shape: Shape) -> str | None:
         if len(shape) != 3:
@@ -193,6 +206,7 @@ class StyleGAN(GeneratorFamily):
             (loss.r2 == 0, "stylegan regularises D with R1 (loss.r1): drop loss.r2"),
             (m.width >= 1 and m.max_width >= m.width, "model.width must be >= 1 and <= model.max_width"),
             (m.w_dim >= 1 and m.mapping_layers >= 1, "model.w_dim and model.mapping_layers must be >= 1"),
+            (m.label_dim >= 0, "model.label_dim must be >= 0 (0: as wide as w)"),
             (m.mapping_lr > 0, "model.mapping_lr must be > 0"),
             (0 <= m.mixing <= 1, "model.mixing must be in [0, 1]"),
             (m.r1_every >= 1 and m.pl_every >= 1, "model.r1_every and model.pl_every must be >= 1"),
@@ -214,7 +228,7 @@ class StyleGAN(GeneratorFamily):
     def build_generator(self, spec, shape: Shape, num_classes: int) -> nn.Module:
         s = spec
         sizes = (s.latent_dim, s.w_dim, s.mapping_layers, s.width, s.max_width)
-        return StyleGenerator(shape, num_classes, *sizes, s.w_avg_beta, s.mapping_lr, s.noise)
+        return StyleGenerator(shape, num_classes, *sizes, s.w_avg_beta, s.mapping_lr, s.noise, s.label_dim)
 
     def build_discriminator(self, spec, shape: Shape, num_classes: int, norm: str) -> nn.Module:
         return StyleDiscriminator(shape, num_classes, spec.width, spec.max_width, spec.mbstd, spec.cond_d)

@@ -142,11 +142,14 @@ class MappingNetwork(nn.Module):
     """z (+ label embedding, both normalised to unit second moment) -> w through an MLP whose
     learning rate is ``lr_mul`` times the others' (StyleGAN: 0.01)."""
 
-    def __init__(self, z_dim: int, num_classes: int, w_dim: int, layers: int, lr_mul: float = 0.01):
+    def __init__(
+        self, z_dim: int, num_classes: int, w_dim: int, layers: int, lr_mul: float = 0.01, label_dim: int = 0
+    ):
         super().__init__()
-        self.embed = EqualLinear(num_classes, w_dim) if num_classes else None
+        label_dim = label_dim or w_dim  # 0: StyleGAN2-ADA's embedding, as wide as w
+        self.embed = EqualLinear(num_classes, label_dim) if num_classes else None
         self.num_classes = num_classes
-        dims = [z_dim + (w_dim if num_classes else 0)] + [w_dim] * layers
+        dims = [z_dim + (label_dim if num_classes else 0)] + [w_dim] * layers
         self.net = nn.Sequential(
             *(EqualLinear(dims[i], dims[i + 1], lr_mul=lr_mul, act=True) for i in range(layers))
         )
@@ -181,6 +184,7 @@ class StyleGenerator(nn.Module):
         w_avg_beta: float = 0.995,
         mapping_lr_mul: float = 0.01,
         noise: bool = True,
+        label_dim: int = 0,
     ):
         super().__init__()
         out_ch, res, _ = shape
@@ -189,7 +193,9 @@ class StyleGenerator(nn.Module):
             raise ValueError(f"StyleGAN needs square images of size 4*2^k, got {shape}")
         ch = [level_channels(width, max_width, res, r) for r in levels]
         self.num_classes, self.w_dim, self.w_avg_beta = num_classes, w_dim, w_avg_beta
-        self.mapping_net = MappingNetwork(z_dim, num_classes, w_dim, mapping_layers, mapping_lr_mul)
+        self.mapping_net = MappingNetwork(
+            z_dim, num_classes, w_dim, mapping_layers, mapping_lr_mul, label_dim
+        )
         self.const = nn.Parameter(torch.randn(ch[0], 4, 4))
         convs = [StyleLayer(w_dim, ch[0], ch[0], 4, noise=noise)]
         for i, r in enumerate(levels[1:], start=1):

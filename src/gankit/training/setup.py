@@ -14,6 +14,9 @@ from gankit.training import performance
 from gankit.training.parts import build_optimizer, lr_factor  # noqa: F401  (gankit 0.1's names)
 from gankit.training.performance import pick_device
 
+# the most steps a --minutes budget plans when the user gave no --steps (a guard, not a length)
+BUDGET_MAX_STEPS = 1_000_000
+
 
 def resolve_config(cfg: Config, data) -> Config:
     """Fill every auto field: user settings > the loss's recommendations > the family's recipe for the
@@ -29,7 +32,11 @@ def resolve_config(cfg: Config, data) -> Config:
     loss = LOSSES.get(cfg.loss.name)
     t = cfg.train
     chosen_length = t.minutes is None and (t.steps is not None or t.epochs is not None)
+    chosen_budget = t.minutes is not None and t.steps is None and t.epochs is None
     merge_missing(cfg, loss.recommended)
+    if chosen_budget:  # --minutes alone: the family's recipe for a run as long as the machine affords,
+        # and no recipe's step count (the length of a run without a budget) shortens the budget
+        merge_missing(cfg, {**family.budget_recipe(cfg.data.name, data), "train.steps": BUDGET_MAX_STEPS})
     merge_missing(cfg, family.recipe(cfg.data.name, data))
     if spec is not None:
         merge_missing(cfg, spec.recipes.get(family.name, {}))

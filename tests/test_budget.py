@@ -169,3 +169,23 @@ def test_a_chosen_budget_is_not_shortened_by_a_recipe_length_and_takes_the_budge
             assert getattr(getattr(budgeted, section), field) == value, key
             # the user's --steps keeps the length-tuned recipe
             assert getattr(getattr(sized, section), field) == getattr(getattr(plain, section), field), key
+
+
+def test_the_planned_run_of_a_chosen_budget_keeps_the_budget_recipe(tmp_path, monkeypatch):
+    from gankit.training import budget as budget_module
+
+    seen = {}
+
+    def fake_plan(user_cfg, resolve, data, minutes, state=None, started=None, resolved=None):
+        planned = budget_module._with_steps(user_cfg, resolve, 1200)  # the run --steps 1200 makes
+        seen["cfg"] = planned
+        raise SystemExit
+
+    monkeypatch.setattr(budget_module, "plan_steps", fake_plan)
+    opts = dict(data="mnist", model="stylegan", resolution=32, conditional=True, minutes=10)
+    with pytest.raises(SystemExit):
+        gankit.train(out=tmp_path / "r", progress=False, **opts)
+    assert seen["cfg"].train.steps == 1200 and seen["cfg"].model.label_dim == 16
+    with pytest.raises(SystemExit):  # a chosen length keeps the length-tuned recipe
+        gankit.train(out=tmp_path / "s", progress=False, steps=800, **opts)
+    assert seen["cfg"].model.label_dim == 0

@@ -90,7 +90,11 @@ def _train(config, out, runs_dir, resume, overrides, progress, callbacks, option
     started, plan = time.perf_counter(), None  # a budget's clock: from the data in memory on
     resolved = resolve_config(cfg, data)
     if resolved.train.minutes:  # a wall-clock budget (the user's or the recipe's): plan the steps here
-        resolve = lambda c: resolve_config(c, data)  # noqa: E731
+        # the planned run resolves with --steps N: it keeps the family's budget recipe when the
+        # user's budget, not a length, set it
+        t = cfg.train
+        budget_length = t.minutes is not None and t.steps is None and t.epochs is None
+        resolve = lambda c: resolve_config(c, data, budget_length)  # noqa: E731
         cfg, plan = plan_steps(cfg, resolve, data, resolved.train.minutes, None, started, resolved)
     else:
         cfg = resolved

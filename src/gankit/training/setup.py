@@ -18,7 +18,7 @@ from gankit.training.performance import pick_device
 BUDGET_MAX_STEPS = 1_000_000
 
 
-def resolve_config(cfg: Config, data) -> Config:
+def resolve_config(cfg: Config, data, budget_length: bool = False) -> Config:
     """Fill every auto field: user settings > the loss's recommendations > the family's recipe for the
     dataset > the dataset's own recipe > defaults (shared ones here, the family's in its options)."""
     cfg = copy_config(cfg)
@@ -32,7 +32,8 @@ def resolve_config(cfg: Config, data) -> Config:
     loss = LOSSES.get(cfg.loss.name)
     t = cfg.train
     chosen_length = t.minutes is None and (t.steps is not None or t.epochs is not None)
-    chosen_budget = t.minutes is not None and t.steps is None and t.epochs is None
+    # budget_length: the user's --minutes set the length and this is its planned run (--steps N)
+    chosen_budget = budget_length or (t.minutes is not None and t.steps is None and t.epochs is None)
     merge_missing(cfg, loss.recommended)
     if chosen_budget:  # --minutes alone: the family's recipe for a run as long as the machine affords,
         # and no recipe's step count (the length of a run without a budget) shortens the budget

@@ -81,7 +81,7 @@ def _train(config, out, runs_dir, resume, overrides, progress, callbacks, option
     from gankit.training.budget import Budget, elapsed_since, plan_steps
     from gankit.training.loop import run
     from gankit.training.rundir import claim_out_dir, new_run_dir
-    from gankit.training.setup import resolve_config
+    from gankit.training.setup import budget_sets_length, resolve_config
 
     if resume is not None:
         return _resume(Path(resume), overrides, progress, callbacks, options, data)
@@ -92,8 +92,7 @@ def _train(config, out, runs_dir, resume, overrides, progress, callbacks, option
     if resolved.train.minutes:  # a wall-clock budget (the user's or the recipe's): plan the steps here
         # the planned run resolves with --steps N: it keeps the family's budget recipe when the
         # user's budget, not a length, set it
-        t = cfg.train
-        budget_length = t.minutes is not None and t.steps is None and t.epochs is None
+        budget_length = budget_sets_length(cfg)
         resolve = lambda c: resolve_config(c, data, budget_length)  # noqa: E731
         cfg, plan = plan_steps(cfg, resolve, data, resolved.train.minutes, None, started, resolved)
     else:

@@ -102,8 +102,9 @@ def fit_mixtures(
     active, n_iter = np.ones(len(columns), dtype=bool), np.zeros(len(columns), dtype=int)
     for n in range(1, max_iter + 1):
         log_resp = fit.e_step()
-        fit.m_step(np.exp(log_resp) * fit.valid[:, :, None], active)
-        new = fit.lower_bound(log_resp)
+        resp = np.exp(log_resp)
+        fit.m_step(resp * fit.valid[:, :, None], active)
+        new = fit.lower_bound(log_resp, resp)
         n_iter[active] = n
         converged = active & (np.abs(new - bound) < tol)
         bound = np.where(active, new, bound)
@@ -175,13 +176,13 @@ class _Batch:
         )
         return weighted - logsumexp(weighted, axis=2)
 
-    def lower_bound(self, log_resp: np.ndarray) -> np.ndarray:
-        """Each column's variational lower bound (C,)."""
+    def lower_bound(self, log_resp: np.ndarray, resp: np.ndarray) -> np.ndarray:
+        """Each column's variational lower bound (C,); ``resp`` is ``exp(log_resp)``."""
         m = self.comp
         log_det_chol = -0.5 * np.log(self.variances) - 0.5 * np.log(self.dof)
         log_wishart = -(self.dof * log_det_chol + self.dof * 0.5 * math.log(2.0) + gammaln(0.5 * self.dof))
         inside = self.valid[:, :, None] & m[:, None, :]
-        entropy = np.where(inside, np.exp(log_resp) * np.where(inside, log_resp, 0.0), 0.0).sum((1, 2))
+        entropy = np.where(inside, resp * np.where(inside, log_resp, 0.0), 0.0).sum((1, 2))
         return (
             -entropy
             - np.where(m, log_wishart, 0.0).sum(1)

@@ -69,7 +69,7 @@ class Parts:
         self.groups = self.family.groups(cfg)
         self.opts: dict[str, torch.optim.Optimizer] = {}
         for g, spec in self.groups.items():
-            params = [p for net in self.trained.values() if net.group == g for p in net.module.parameters()]
+            params = [p for name, net in self.trained.items() if net.group == g for p in self._params[name]]
             if params:
                 self.opts[g] = build_optimizer(
                     cfg.optim.optimizer, params, spec, self.device, cfg.train.compile

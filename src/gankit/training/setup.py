@@ -18,6 +18,12 @@ from gankit.training.performance import pick_device
 BUDGET_MAX_STEPS = 1_000_000
 
 
+def budget_sets_length(cfg: Config) -> bool:
+    """The user gave ``--minutes`` and no ``--steps``/``--epochs``: the budget alone sets the length."""
+    t = cfg.train
+    return t.minutes is not None and t.steps is None and t.epochs is None
+
+
 def resolve_config(cfg: Config, data, budget_length: bool = False) -> Config:
     """Fill every auto field: user settings > the loss's recommendations > the family's recipe for the
     dataset > the dataset's own recipe > defaults (shared ones here, the family's in its options)."""
@@ -33,7 +39,7 @@ def resolve_config(cfg: Config, data, budget_length: bool = False) -> Config:
     t = cfg.train
     chosen_length = t.minutes is None and (t.steps is not None or t.epochs is not None)
     # budget_length: the user's --minutes set the length and this is its planned run (--steps N)
-    chosen_budget = budget_length or (t.minutes is not None and t.steps is None and t.epochs is None)
+    chosen_budget = budget_length or budget_sets_length(cfg)
     merge_missing(cfg, loss.recommended)
     if chosen_budget:  # --minutes alone: the family's recipe for a run as long as the machine affords,
         # and no recipe's step count (the length of a run without a budget) shortens the budget

@@ -96,6 +96,23 @@ def test_a_run_slower_than_planned_is_replanned_to_end_on_its_budget(tmp_path, s
     assert same_weights(tmp_path / "r", tmp_path / "cut")
 
 
+def test_a_run_whose_steps_cost_more_later_is_replanned_at_the_recent_pace(
+    tmp_path, steady_clock, monkeypatch
+):
+    # planned at 0.01 s a step; from step 20 (a costlier stage, say) a step takes 0.03 s
+    now = {"t": 0.0}
+    monkeypatch.setattr(budget, "_clock", lambda: now["t"])
+    monkeypatch.setattr(budget.Budget, "new_length", REAL_NEW_LENGTH)
+    cost = lambda step: 0.01 * min(step, 20) + 0.03 * max(0, step - 20)  # noqa: E731
+
+    def tick(step, stats):
+        now["t"] = cost(step + 1)
+
+    run = gankit.train(out=tmp_path / "r", minutes=0.01, callbacks=[tick], **SMALL)
+    # 0.6 s: 20 cheap steps and 13 dear ones; the whole session's average pace would plan ~36 (0.68 s)
+    assert 0.57 <= cost(run.step) <= 0.6 * 1.02
+
+
 def test_a_budgeted_run_resumed_midway_ends_where_an_uninterrupted_one_does(tmp_path, steady_clock):
     whole = gankit.train(out=tmp_path / "whole", minutes=0.01, **SMALL)
     assert whole.step == 60  # 0.6 s / 0.01 s per step

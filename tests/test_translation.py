@@ -156,6 +156,24 @@ def test_crops_follow_the_rng_so_a_resumed_run_draws_the_same(tmp_path):
     assert torch.equal(first[0], again[0]) and not torch.equal(first[0], other[0])
 
 
+def test_rotations_turn_input_and_target_together_through_all_eight_symmetries():
+    image = torch.arange(16.0).view(1, 4, 4)  # every symmetry of the square gives another image
+    data = PairedData("t", "pairs", [image], [image * 2], crop=4, flip=True, rotate=True)
+    a, b = data.batch(torch.zeros(200, dtype=torch.long), torch.Generator().manual_seed(0))
+    assert torch.equal(a, b * 2)  # the input turned with its target
+    assert len({tuple(x.flatten().tolist()) for x in b}) == 8
+    plain = PairedData("t", "pairs", [image], [image * 2], crop=4, flip=True)
+    assert (
+        len(
+            {
+                tuple(x.flatten().tolist())
+                for x in plain.batch(torch.zeros(50, dtype=torch.long), torch.Generator().manual_seed(0))[1]
+            }
+        )
+        == 2
+    )
+
+
 def test_too_small_images_are_one_line_error(tmp_path, capsys):
     _pairs_folder(tmp_path)
     code, _, err = run_cli(

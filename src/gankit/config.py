@@ -31,6 +31,9 @@ class DataConfig:
     direction: Literal["AtoB", "BtoA"] = "AtoB"
     load_size: int | None = None
     flip: bool | None = None  # None: the task's choice (photos yes, digits and text no)
+    # random vertical flips and transposes too (with `flip`: all eight rotations and mirrors of a
+    # square crop); None: the task's choice (super-resolution of photos yes, others no)
+    rotate: bool | None = None
 
 
 @dataclass

@@ -49,8 +49,9 @@ class PairedData:
         flip: bool = False,
         scale: int = 1,
         info: dict[str, Any] | None = None,
+        rotate: bool = False,
     ):
-        self.name, self.task, self.flip, self.scale = name, task, flip, scale
+        self.name, self.task, self.flip, self.scale, self.rotate = name, task, flip, scale, rotate
         self.b = b if isinstance(b, Tensor) else list(b)
         self.a = a if a is None or isinstance(a, Tensor) else list(a)
         if (self.a is None) != (task in DERIVED):
@@ -109,7 +110,8 @@ class PairedData:
         derives them. Without ``rng``: centre crops, no flips, a fixed mask (for evaluation)."""
         device = self.b[0].device
         owners = self.owner[idx.cpu()].tolist()
-        u = torch.rand(len(owners), 3, generator=rng, device=device).cpu() if rng is not None else None
+        draws = 5 if self.rotate else 3  # runs without rotations keep their random stream
+        u = torch.rand(len(owners), draws, generator=rng, device=device).cpu() if rng is not None else None
         a_list, b_list = [], []
         for i, k in enumerate(owners):
             b = self.b[k]
@@ -125,6 +127,11 @@ class PairedData:
                 a = self.a[k][:, ta : ta + ca, la : la + ca]
             if self.flip and u is not None and u[i, 2] < 0.5:
                 b, a = b.flip(-1), a.flip(-1) if a is not None else None
+            if self.rotate and u is not None:  # with the flip above: the 8 symmetries of a square
+                if u[i, 3] < 0.5:
+                    b, a = b.flip(-2), a.flip(-2) if a is not None else None
+                if u[i, 4] < 0.5:
+                    b, a = b.transpose(-1, -2), a.transpose(-1, -2) if a is not None else None
             b_list.append(b)
             a_list.append(a)
         b = torch.stack(b_list)

@@ -56,6 +56,8 @@ class TranslatorFamily(Family):
         cfg.model.conditional = False
         if cfg.data.flip is None:  # recorded as the task chose it
             cfg.data.flip = bool(getattr(data, "flip", False))
+        if cfg.data.rotate is None:
+            cfg.data.rotate = bool(getattr(data, "rotate", False))
         if cfg.model.d_norm == "auto":
             cfg.model.d_norm = "none"
 

@@ -19,6 +19,7 @@ import json
 import math
 import tempfile
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,10 +115,11 @@ def elapsed_since(since: float) -> float:
 class Budget:
     """A budgeted run's clock while it trains. The plan is a measurement of a few seconds; a shared or
     throttled machine can drift by 10-20% over a run, so at each tick after the first tenth of the
-    session the loop asks :meth:`new_length`: when the measured pace says the run would end more than
-    2% away from its budget, it gets a new length (``Progress.change_length`` keeps the schedules
-    continuous). Re-plans are recorded in budget.json and the checkpoints: a resume continues the
-    remaining minutes with the length the checkpoint had."""
+    session the loop asks :meth:`new_length`: when the pace of the recent steps (the last tenth of
+    the session) says the run would end more than 2% away from its budget, it gets a new length
+    (``Progress.change_length`` keeps the schedules continuous). Re-plans are recorded in
+    budget.json and the checkpoints: a resume continues the remaining minutes with the length the
+    checkpoint had."""
 
     CHECK_AFTER = 0.1  # of the session's steps: a pace measured over less is noise
     TOLERANCE = 0.02
@@ -129,6 +131,7 @@ class Budget:
     def begin(self, step: int) -> None:
         """A session starts training at ``step``."""
         self.t0, self.s0, self.bookkeeping_s = _clock(), step, 0.0
+        self._marks: deque[tuple[int, float]] = deque([(step, 0.0)])  # (step, training seconds)
 
     def bookkeeping(self, work) -> None:
         """Run grids, evaluations or a checkpoint, kept out of the measured training pace."""
@@ -141,9 +144,18 @@ class Budget:
 
     def new_length(self, cfg: Config, step: int) -> int | None:
         n, done = cfg.train.steps, step - self.s0
-        if done < max(10, self.CHECK_AFTER * (n - self.s0)) or step >= n:
+        window = max(10, self.CHECK_AFTER * (n - self.s0))
+        if done < window or step >= n:
             return None
-        pace = (_clock() - self.t0 - self.bookkeeping_s) / done
+        # the pace of the last `window` steps, not of the whole session: a family whose later stage
+        # costs more a step (SRGAN's GAN stage after its SRResNet stage) would otherwise be planned at
+        # the cheap stage's pace long after it ended, and overrun its budget
+        work = _clock() - self.t0 - self.bookkeeping_s
+        self._marks.append((step, work))
+        while len(self._marks) > 2 and step - self._marks[1][0] >= window:
+            self._marks.popleft()
+        first_step, first_work = self._marks[0]
+        pace = (work - first_work) / (step - first_step)
         if pace <= 0:  # a clock that went backwards (suspended machine, changed time): keep the plan
             return None
         left = self.plan.minutes * 60 - self.used_s() - _overhead_s(cfg, self.plan.timing, step)

@@ -164,7 +164,8 @@ def test_run_directory_layout_and_report(toy_run):
         v is not None
         for section in resolved.values()
         for k, v in section.items()
-        # None as a value: the data as stored (image pairs' load_size; flip: translation tasks resolve it)
+        # None as a value: the data as stored (image pairs' load_size; flip and rotate: translation
+        # tasks resolve them)
         if k
         not in (
             "resolution",
@@ -176,6 +177,7 @@ def test_run_directory_layout_and_report(toy_run):
             "minutes",
             "load_size",
             "flip",
+            "rotate",
         )
     )  # every auto field was resolved
     page = (toy_run / "report.html").read_text()

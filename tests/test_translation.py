@@ -158,20 +158,12 @@ def test_crops_follow_the_rng_so_a_resumed_run_draws_the_same(tmp_path):
 
 def test_rotations_turn_input_and_target_together_through_all_eight_symmetries():
     image = torch.arange(16.0).view(1, 4, 4)  # every symmetry of the square gives another image
-    data = PairedData("t", "pairs", [image], [image * 2], crop=4, flip=True, rotate=True)
-    a, b = data.batch(torch.zeros(200, dtype=torch.long), torch.Generator().manual_seed(0))
+    draw = lambda data: data.batch(torch.zeros(200, dtype=torch.long), torch.Generator().manual_seed(0))  # noqa: E731
+    distinct = lambda t: len({tuple(x.flatten().tolist()) for x in t})  # noqa: E731
+    a, b = draw(PairedData("t", "pairs", [image], [image * 2], crop=4, flip=True, rotate=True))
     assert torch.equal(a, b * 2)  # the input turned with its target
-    assert len({tuple(x.flatten().tolist()) for x in b}) == 8
-    plain = PairedData("t", "pairs", [image], [image * 2], crop=4, flip=True)
-    assert (
-        len(
-            {
-                tuple(x.flatten().tolist())
-                for x in plain.batch(torch.zeros(50, dtype=torch.long), torch.Generator().manual_seed(0))[1]
-            }
-        )
-        == 2
-    )
+    assert distinct(b) == 8
+    assert distinct(draw(PairedData("t", "pairs", [image], [image * 2], crop=4, flip=True))[1]) == 2
 
 
 def test_too_small_images_are_one_line_error(tmp_path, capsys):
@@ -261,3 +253,19 @@ def test_cyclegan_exports_both_directions_and_translate_picks_one(tmp_path, caps
         assert code == 0, err
         outs[direction] = np.asarray(Image.open(tmp_path / direction / "in.png"))
     assert outs["AtoB"].shape == (12, 20) and not np.array_equal(outs["AtoB"], outs["BtoA"])
+
+
+def test_rotations_of_unpaired_domains_are_one_line_error(tmp_path, capsys):
+    args = [
+        "train",
+        "--data",
+        "mnist-thick",
+        "--model",
+        "cyclegan",
+        "--steps",
+        "1",
+        "--out",
+        str(tmp_path / "r"),
+    ]
+    code, _, err = run_cli([*args, "--set", "data.rotate=true"], capsys)
+    assert code == 2 and "data.rotate" in err and "drop data.rotate" in err and "Traceback" not in err

@@ -112,6 +112,9 @@ class PairedData:
         owners = self.owner[idx.cpu()].tolist()
         draws = 5 if self.rotate else 3  # runs without rotations keep their random stream
         u = torch.rand(len(owners), draws, generator=rng, device=device).cpu() if rng is not None else None
+        # a random flip, and with rotations a vertical flip and a transpose too: the 8 symmetries
+        turns = [lambda t: t.flip(-1)] * self.flip + [lambda t: t.flip(-2), lambda t: t.mT] * self.rotate
+        turns = turns if u is not None else []
         a_list, b_list = [], []
         for i, k in enumerate(owners):
             b = self.b[k]
@@ -125,13 +128,9 @@ class PairedData:
                 s = self.a[k].shape[-1] / w
                 ta, la, ca = round(top * s), round(left * s), round(self.crop * s)
                 a = self.a[k][:, ta : ta + ca, la : la + ca]
-            if self.flip and u is not None and u[i, 2] < 0.5:
-                b, a = b.flip(-1), a.flip(-1) if a is not None else None
-            if self.rotate and u is not None:  # with the flip above: the 8 symmetries of a square
-                if u[i, 3] < 0.5:
-                    b, a = b.flip(-2), a.flip(-2) if a is not None else None
-                if u[i, 4] < 0.5:
-                    b, a = b.transpose(-1, -2), a.transpose(-1, -2) if a is not None else None
+            for j, turn in enumerate(turns):
+                if u[i, 2 + j] < 0.5:
+                    b, a = turn(b), turn(a) if a is not None else None
             b_list.append(b)
             a_list.append(a)
         b = torch.stack(b_list)

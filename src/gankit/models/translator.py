@@ -58,6 +58,12 @@ class TranslatorFamily(Family):
             cfg.data.flip = bool(getattr(data, "flip", False))
         if cfg.data.rotate is None:
             cfg.data.rotate = bool(getattr(data, "rotate", False))
+        elif hasattr(data, "rotate"):  # every paired dataset turns its crops as the config says
+            data.rotate = cfg.data.rotate
+        elif cfg.data.rotate:
+            raise GankitError(
+                f"data.rotate: '{data.name}' is unpaired and crops without rotations", "drop data.rotate"
+            )
         if cfg.model.d_norm == "auto":
             cfg.model.d_norm = "none"
 
